@@ -1,0 +1,451 @@
+// Package hub keeps topics, their subscribers and their history. A publish
+// is validated and encoded once, given the next event ID, appended to the
+// history and offered to every subscriber of its topics without blocking. A
+// subscribe registers the client and takes its replay from history in one
+// atomic step, so that nothing published meanwhile is lost or repeated.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubd-dev/hubd/broadcast"
+	"github.com/hubd-dev/hubd/heartbeat"
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultHistorySize  = 10_000
+	DefaultHistoryBytes = 64 << 20
+	DefaultClientBuffer = 256
+)
+
+// MissedSignal is the signal a subscriber's page receives, set to true,
+// when it reconnects with a Last-Event-ID whose following events are no
+// longer all in the history (or that another run of the hub issued). The
+// leading underscore keeps it out of the signals Datastar sends back.
+const MissedSignal = "_hubdMissed"
+
+// Errors of the hub.
+var (
+	ErrClosed   = errors.New("hub: closed")
+	ErrNoEvents = errors.New("hub: no events to publish")
+	ErrNoTopics = errors.New("hub: no topics")
+	// ErrShutdown is the reason a subscription's channel is closed when the
+	// hub shuts down.
+	ErrShutdown = errors.New("hub: shutting down")
+)
+
+// Config sets up a Hub. Its zero value is usable.
+type Config struct {
+	// HistorySize is how many of the newest events are kept for replay
+	// (DefaultHistorySize if zero; negative keeps none).
+	HistorySize int
+	// HistoryBytes bounds the history's encoded size (DefaultHistoryBytes
+	// if zero; negative means no byte bound).
+	HistoryBytes int64
+	// ClientBuffer is how many frames may wait for one subscriber before it
+	// counts as too slow and is evicted (DefaultClientBuffer if zero).
+	ClientBuffer int
+	// Heartbeat is the interval between heartbeat frames
+	// (heartbeat.DefaultInterval if zero).
+	Heartbeat time.Duration
+	// Logger receives the hub's rare logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate returns every invalid field of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ClientBuffer < 0 {
+		errs = append(errs, fmt.Errorf("client buffer %d: must not be negative", c.ClientBuffer))
+	}
+	if c.Heartbeat < 0 {
+		errs = append(errs, fmt.Errorf("heartbeat %v: must not be negative", c.Heartbeat))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.HistorySize == 0 {
+		c.HistorySize = DefaultHistorySize
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = DefaultHistoryBytes
+	}
+	if c.ClientBuffer == 0 {
+		c.ClientBuffer = DefaultClientBuffer
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = heartbeat.DefaultInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Hub is the in-memory event hub. All its methods are safe for concurrent
+// use.
+type Hub struct {
+	cfg    Config
+	epoch  string // distinguishes the event IDs of this run from others'
+	idPre  int    // room to leave before an encoded event for its id line
+	ticker *heartbeat.Ticker
+	beat   *broadcast.Frame
+
+	mu        sync.Mutex // guards everything below; never held while writing to a network
+	seq       uint64     // ID of the newest event
+	topics    map[string]*topic
+	clients   map[*broadcast.Subscriber]*Subscription
+	hist      *history
+	forgotten uint64 // highest trimmed ID of topics no longer tracked
+	draining  bool
+
+	active sync.WaitGroup // open subscriptions
+
+	stats counters
+}
+
+// topic is one topic's subscribers and bookkeeping for gap detection.
+type topic struct {
+	group   broadcast.Group
+	entries int    // history entries that name this topic
+	trimmed uint64 // highest ID of this topic pushed out of history
+}
+
+// New starts a hub and its heartbeat ticker. Stop it with Shutdown.
+func New(cfg Config) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("hub config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	epoch := strconv.FormatInt(time.Now().UnixMilli(), 36)
+	h := &Hub{
+		cfg:     cfg,
+		epoch:   epoch,
+		idPre:   len("id: ") + len(epoch) + 1 + 20 + 1,
+		beat:    &broadcast.Frame{Data: heartbeat.Frame},
+		topics:  make(map[string]*topic),
+		clients: make(map[*broadcast.Subscriber]*Subscription),
+		hist:    newHistory(cfg.HistorySize, cfg.HistoryBytes),
+	}
+	h.ticker = heartbeat.Start(cfg.Heartbeat, func(time.Time) { h.Beat() })
+	return h, nil
+}
+
+// Epoch returns the prefix of this run's event IDs.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// EventID returns the event ID string of sequence number seq.
+func (h *Hub) EventID(seq uint64) string { return h.epoch + "-" + strconv.FormatUint(seq, 10) }
+
+// parseEventID returns the sequence number of an ID of this run; ok is
+// false for an ID of another run or one that is not an event ID at all.
+func (h *Hub) parseEventID(id string) (seq uint64, ok bool) {
+	epoch, n, found := strings.Cut(id, "-")
+	if !found || epoch != h.epoch {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(n, 10, 64)
+	return seq, err == nil
+}
+
+// Published says what a publish did.
+type Published struct {
+	IDs         []string // the event IDs, in order
+	Topics      []string
+	Subscribers int // subscribers the first event was offered to
+}
+
+// Publish delivers events, in order and atomically, to every subscriber of
+// topics: each event is encoded once, gets the next event ID (any ID it
+// carries is replaced) and is kept in the history. A subscriber of several
+// of the topics gets each event once. When any topic or event is invalid,
+// nothing is published and the error names it. Publish never waits for a
+// subscriber: one whose buffer is full is evicted.
+func (h *Hub) Publish(topics []string, events ...sse.Eventer) (Published, error) {
+	topics, err := cleanTopics(topics)
+	if err != nil {
+		return Published{}, err
+	}
+	if len(events) == 0 {
+		return Published{}, ErrNoEvents
+	}
+	// Encode outside the lock, leaving room in front for the id line.
+	bufs := make([][]byte, len(events))
+	for i, ev := range events {
+		e, err := ev.Event()
+		if err != nil {
+			return Published{}, fmt.Errorf("event %d: %w", i, err)
+		}
+		e.ID = ""
+		buf, err := sse.AppendEvent(make([]byte, h.idPre, h.idPre+256), &e)
+		if err != nil {
+			return Published{}, fmt.Errorf("event %d: %w", i, err)
+		}
+		bufs[i] = buf
+	}
+	out := Published{IDs: make([]string, len(events)), Topics: topics}
+	var res broadcast.Result
+
+	h.mu.Lock()
+	for i, buf := range bufs {
+		h.seq++
+		f := &broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq)}
+		out.IDs[i] = h.EventID(h.seq)
+		res.Queued, res.Evicted = 0, res.Evicted[:0]
+		for _, name := range topics {
+			t := h.topicLocked(name)
+			t.entries++ // before the push, which may drop this very entry
+			t.group.Broadcast(f, &res)
+		}
+		h.hist.push(entry{frame: f, topics: topics}, h.dropLocked)
+		if i == 0 {
+			out.Subscribers = res.Queued + len(res.Evicted)
+		}
+		h.stats.queued.Add(uint64(res.Queued))
+		for _, s := range res.Evicted {
+			h.evictLocked(s)
+		}
+	}
+	h.mu.Unlock()
+
+	h.stats.publishes.Add(1)
+	h.stats.events.Add(uint64(len(events)))
+	return out, nil
+}
+
+// putID writes "id: EPOCH-SEQ\n" right before the event encoded at
+// buf[h.idPre:] and returns the frame.
+func (h *Hub) putID(buf []byte, seq uint64) []byte {
+	var tmp [64]byte
+	line := append(tmp[:0], "id: "...)
+	line = append(line, h.epoch...)
+	line = append(line, '-')
+	line = strconv.AppendUint(line, seq, 10)
+	line = append(line, '\n')
+	start := h.idPre - len(line)
+	copy(buf[start:], line)
+	return buf[start:]
+}
+
+// cleanTopics validates names and drops repeats, keeping the first order.
+func cleanTopics(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, ErrNoTopics
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if err := ValidateTopic(n); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (h *Hub) topicLocked(name string) *topic {
+	t := h.topics[name]
+	if t == nil {
+		t = &topic{trimmed: h.forgotten}
+		h.topics[name] = t
+	}
+	return t
+}
+
+// releaseLocked forgets a topic that has neither subscribers nor history,
+// keeping its trimmed mark in h.forgotten for gap detection.
+func (h *Hub) releaseLocked(name string, t *topic) {
+	if t.entries == 0 && t.group.Len() == 0 {
+		h.forgotten = max(h.forgotten, t.trimmed)
+		delete(h.topics, name)
+	}
+}
+
+// dropLocked is called for every event pushed out of the history.
+func (h *Hub) dropLocked(seq uint64, e entry) {
+	for _, name := range e.topics {
+		if t := h.topics[name]; t != nil {
+			t.trimmed = seq
+			t.entries--
+			h.releaseLocked(name, t)
+		}
+	}
+}
+
+// evictLocked removes a subscriber that broadcast closed as too slow.
+func (h *Hub) evictLocked(s *broadcast.Subscriber) {
+	if sub := h.clients[s]; sub != nil {
+		h.removeLocked(sub)
+	}
+	h.stats.evictions.Add(1)
+}
+
+func (h *Hub) removeLocked(sub *Subscription) {
+	delete(h.clients, sub.sub)
+	for _, name := range sub.Topics {
+		if t := h.topics[name]; t != nil {
+			t.group.Remove(sub.sub)
+			h.releaseLocked(name, t)
+		}
+	}
+}
+
+// Beat offers the heartbeat frame to every client; the ticker calls it
+// every interval. A client whose buffer is full is evicted.
+func (h *Hub) Beat() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s, sub := range h.clients {
+		if _, evicted := s.Offer(h.beat); evicted {
+			h.removeLocked(sub)
+			h.stats.evictions.Add(1)
+		}
+	}
+}
+
+// Subscription is one client's registration with the hub.
+type Subscription struct {
+	hub *Hub
+	sub *broadcast.Subscriber
+	// Topics are the subscribed topics, validated and without repeats.
+	Topics []string
+	// Replay holds the frames to write before anything from C, in order:
+	// a missed-events signal if there is a gap, the events from history
+	// after the client's Last-Event-ID, and a frame that sets the client's
+	// last event ID to the newest event at subscribe time.
+	Replay [][]byte
+	// Missed reports that events after the client's Last-Event-ID can no
+	// longer be replayed.
+	Missed bool
+	once   sync.Once
+}
+
+// C returns the channel of live frames. It is closed when the hub evicts
+// the subscription or shuts down; Err then says why.
+func (s *Subscription) C() <-chan *broadcast.Frame { return s.sub.C() }
+
+// Err returns why C was closed: broadcast.ErrSlow, ErrShutdown, or
+// broadcast.ErrClosed after Close. Call it only once C is closed.
+func (s *Subscription) Err() error { return s.sub.Err() }
+
+// Close unsubscribes. It is idempotent and safe to call at any time.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		h := s.hub
+		h.mu.Lock()
+		if h.clients[s.sub] == s {
+			h.removeLocked(s)
+		}
+		s.sub.Close(broadcast.ErrClosed)
+		h.mu.Unlock()
+		h.active.Done()
+	})
+}
+
+// Subscribe registers a client for topics. lastEventID is the ID of the
+// last event the client received ("" for a new client): the subscription's
+// Replay then holds every later event of its topics, and C every event
+// published after Subscribe returns, with no gap and no repeat.
+func (h *Hub) Subscribe(topics []string, lastEventID string) (*Subscription, error) {
+	topics, err := cleanTopics(topics)
+	if err != nil {
+		return nil, err
+	}
+	last, known := uint64(0), false
+	if lastEventID != "" {
+		last, known = h.parseEventID(lastEventID)
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return nil, ErrClosed
+	}
+	sub := &Subscription{hub: h, Topics: topics, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
+	for _, name := range topics {
+		h.topicLocked(name).group.Add(sub.sub)
+	}
+	h.clients[sub.sub] = sub
+	h.active.Add(1)
+
+	if lastEventID != "" {
+		sub.Missed = !known || last > h.seq
+		if known && last <= h.seq {
+			for _, name := range topics {
+				if last < h.topics[name].trimmed {
+					sub.Missed = true
+				}
+			}
+			h.hist.since(last, func(e *entry) {
+				if sharesTopic(e.topics, topics) {
+					sub.Replay = append(sub.Replay, e.frame.Data)
+				}
+			})
+			h.stats.replayed.Add(uint64(len(sub.Replay)))
+		}
+		if sub.Missed {
+			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
+		}
+	}
+	sub.Replay = append(sub.Replay, []byte("id: "+h.EventID(h.seq)+"\n\n"))
+	return sub, nil
+}
+
+var missedFrame = func() []byte {
+	e, err := sse.PatchSignals{Signals: []byte(`{"` + MissedSignal + `":true}`)}.Event()
+	if err != nil {
+		panic(err)
+	}
+	b, err := sse.AppendEvent(nil, &e)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+func sharesTopic(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops new subscriptions, closes every subscription's channel
+// with ErrShutdown (their handlers then abort the connections so that
+// clients reconnect), stops the heartbeat, and waits until every
+// subscription is closed or ctx ends. Publishes still work while it runs.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.draining = true
+	for s := range h.clients {
+		s.Close(ErrShutdown)
+	}
+	h.mu.Unlock()
+	h.ticker.Stop()
+
+	done := make(chan struct{})
+	go func() { // ends when the last subscription closes, even after ctx ends
+		h.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

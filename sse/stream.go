@@ -1,0 +1,354 @@
+package sse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultWriteTimeout bounds every write of a Stream unless
+// WithWriteTimeout says otherwise: a client that stops reading cannot hold a
+// sender longer than this.
+const DefaultWriteTimeout = 10 * time.Second
+
+// ErrClosed is returned by sends on a Stream that has ended: closed by the
+// handler, ended by the request's context, or broken by a failed write. The
+// returned error also wraps the cause where there is one.
+var ErrClosed = errors.New("sse: stream closed")
+
+// Option configures a Stream.
+type Option func(*config)
+
+type config struct {
+	encodings    []Encoding
+	writeTimeout time.Duration
+	onOpen       func(*Stream)
+	onClose      func(error)
+	onError      func(error)
+}
+
+// WithCompression lets the stream compress its events with the best coding
+// the client accepts, in the server's order of preference given (or
+// DefaultEncodings when none is given). Responses then carry
+// Vary: Accept-Encoding.
+func WithCompression(encodings ...Encoding) Option {
+	return func(c *config) {
+		if len(encodings) == 0 {
+			encodings = DefaultEncodings
+		}
+		c.encodings = encodings
+	}
+}
+
+// WithWriteTimeout sets the deadline of each write; zero or less disables
+// deadlines.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) { c.writeTimeout = d }
+}
+
+// OnOpen registers fn to run once the headers are flushed, before NewSSE
+// returns. It may send events.
+func OnOpen(fn func(*Stream)) Option { return func(c *config) { c.onOpen = fn } }
+
+// OnClose registers fn to run exactly once when the stream ends, however it
+// ends: nil after Close, the context's error when the request ends, the
+// write error when the connection breaks. fn must not block for long; it
+// may run on the goroutine that ended the stream or on a goroutine of the
+// context package.
+func OnClose(fn func(error)) Option { return func(c *config) { c.onClose = fn } }
+
+// OnError registers fn to run for every failed write, before the stream
+// closes because of it.
+func OnError(fn func(error)) Option { return func(c *config) { c.onError = fn } }
+
+// Stream writes Datastar events to one HTTP response. It is safe for
+// concurrent use: each Send or Batch is written whole, never interleaved
+// with another. Handlers should defer Close.
+type Stream struct {
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	req      *http.Request
+	cfg      config
+	encoding Encoding
+
+	mu         sync.Mutex // serializes writes; held while writing this stream's own connection
+	buf        []byte     // encoded events, reused between sends
+	zbuf       bytes.Buffer
+	comp       compressor
+	noDeadline bool  // the ResponseWriter cannot set write deadlines
+	done       bool  // no more writes
+	cause      error // why the stream ended; nil after Close
+
+	closeOnce sync.Once
+	stopWatch func() bool
+}
+
+// NewSSE starts an event stream on w: it writes the SSE headers
+// (Content-Type: text/event-stream, Cache-Control: no-cache,
+// X-Accel-Buffering: no, Connection: keep-alive on HTTP/1.1 only) and
+// flushes them at once. The stream ends when r's context ends. NewSSE fails
+// only when w cannot flush.
+func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, error) {
+	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, encoding: Identity}
+	s.cfg.writeTimeout = DefaultWriteTimeout
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	if r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+		h.Set("Connection", "keep-alive")
+	}
+	if len(s.cfg.encodings) > 0 {
+		h.Add("Vary", "Accept-Encoding")
+		s.encoding = NegotiateEncoding(r.Header.Get("Accept-Encoding"), s.cfg.encodings)
+		if s.encoding != Identity {
+			h.Set("Content-Encoding", string(s.encoding))
+			h.Del("Content-Length")
+			s.comp = newCompressor(s.encoding, &s.zbuf)
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	s.setDeadline()
+	if err := s.rc.Flush(); err != nil {
+		return nil, fmt.Errorf("sse: flush headers: %w", err)
+	}
+	s.stopWatch = context.AfterFunc(r.Context(), func() { s.end(context.Cause(r.Context())) })
+	if s.cfg.onOpen != nil {
+		s.cfg.onOpen(s)
+	}
+	return s, nil
+}
+
+// Encoding returns the content coding the stream writes in.
+func (s *Stream) Encoding() Encoding { return s.encoding }
+
+// Context returns the request's context, which ends when the client goes.
+func (s *Stream) Context() context.Context { return s.req.Context() }
+
+// Send writes events as one unit and flushes it. When any event is invalid,
+// nothing is written and the error names it.
+func (s *Stream) Send(events ...Eventer) error {
+	return s.locked(func() error {
+		buf, err := appendEvents(s.buf[:0], events)
+		if err != nil {
+			return err
+		}
+		s.buf = buf
+		return s.writeLocked(buf)
+	})
+}
+
+// SendComment writes an SSE comment, which clients ignore; useful to keep
+// a connection warm or to test that it is alive.
+func (s *Stream) SendComment(text string) error {
+	return s.locked(func() error {
+		s.buf = AppendComment(s.buf[:0], text)
+		return s.writeLocked(s.buf)
+	})
+}
+
+// locked runs fn under the stream's lock unless the stream has ended, and
+// runs OnClose after unlocking if fn's write broke the stream.
+func (s *Stream) locked(fn func() error) error {
+	s.mu.Lock()
+	if s.done {
+		err := s.closedErr()
+		s.mu.Unlock()
+		return err
+	}
+	err := fn()
+	broke, cause := s.done, s.cause
+	s.mu.Unlock()
+	if broke {
+		s.stopWatch()
+		s.runOnClose(cause)
+	}
+	return err
+}
+
+// PatchElements sends elements with Datastar's default options (outer
+// morph, targets found by id).
+func (s *Stream) PatchElements(elements string) error {
+	return s.Send(PatchElements{Elements: elements})
+}
+
+// PatchSignals marshals v as JSON and sends it as a signal patch.
+func (s *Stream) PatchSignals(v any) error {
+	p, err := MarshalSignals(v)
+	if err != nil {
+		return err
+	}
+	return s.Send(p)
+}
+
+// Batch is a set of events written as one unit by Stream.Batch.
+type Batch struct {
+	buf []byte
+}
+
+// Send encodes events into the batch. An invalid event is not added and its
+// error is returned.
+func (b *Batch) Send(events ...Eventer) error {
+	buf, err := appendEvents(b.buf, events)
+	if err != nil {
+		return err
+	}
+	b.buf = buf
+	return nil
+}
+
+// Batch holds the stream's lock while fn adds events to a batch, then
+// writes the batch as one unit. No other send can come between the events.
+// If fn returns an error, nothing is written and Batch returns that error.
+// fn must not call the stream's own send methods (it would deadlock).
+func (s *Stream) Batch(fn func(*Batch) error) error {
+	return s.locked(func() error {
+		b := &Batch{buf: s.buf[:0]}
+		if err := fn(b); err != nil {
+			return err
+		}
+		s.buf = b.buf
+		if len(b.buf) == 0 {
+			return nil
+		}
+		return s.writeLocked(b.buf)
+	})
+}
+
+func appendEvents(dst []byte, events []Eventer) ([]byte, error) {
+	start := len(dst)
+	for i, ev := range events {
+		e, err := ev.Event()
+		if err != nil {
+			if len(events) > 1 {
+				err = fmt.Errorf("event %d: %w", i, err)
+			}
+			return dst[:start], err
+		}
+		dst = appendValid(dst, &e)
+	}
+	return dst, nil
+}
+
+// Close finishes the stream: it closes the compressor, flushes, and runs
+// OnClose. Close is idempotent; later sends return ErrClosed. It does not
+// end the HTTP response: the handler does that by returning.
+func (s *Stream) Close() error {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return nil
+	}
+	var err error
+	if s.comp != nil {
+		if err = s.comp.Close(); err == nil {
+			err = s.writeOut()
+		}
+	}
+	s.done = true
+	s.mu.Unlock()
+	s.stopWatch()
+	s.runOnClose(nil)
+	return err
+}
+
+// end marks the stream ended by cause without writing: the connection or
+// the request is gone.
+func (s *Stream) end(cause error) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	s.done, s.cause = true, cause
+	s.mu.Unlock()
+	s.runOnClose(cause)
+}
+
+func (s *Stream) runOnClose(cause error) {
+	s.closeOnce.Do(func() {
+		if s.cfg.onClose != nil {
+			s.cfg.onClose(cause)
+		}
+	})
+}
+
+func (s *Stream) closedErr() error {
+	if s.cause != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, s.cause)
+	}
+	return ErrClosed
+}
+
+// writeLocked writes frames, through the compressor if there is one, and
+// flushes once. A failure ends the stream.
+// The caller holds s.mu, through locked.
+func (s *Stream) writeLocked(frames ...[]byte) error {
+	var err error
+	if s.comp == nil {
+		s.setDeadline()
+		for _, p := range frames {
+			if _, err = s.w.Write(p); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = s.rc.Flush()
+		}
+	} else {
+		for _, p := range frames {
+			if _, err = s.comp.Write(p); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			if err = s.comp.Flush(); err == nil {
+				err = s.writeOut()
+			}
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("sse: write: %w", err)
+		if s.cfg.onError != nil {
+			s.cfg.onError(err)
+		}
+		s.done, s.cause = true, err // locked runs OnClose after unlocking
+	}
+	return err
+}
+
+// writeOut sends what the compressor produced and flushes.
+func (s *Stream) writeOut() error {
+	defer s.zbuf.Reset()
+	if s.zbuf.Len() == 0 {
+		return nil
+	}
+	s.setDeadline()
+	if _, err := s.w.Write(s.zbuf.Bytes()); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *Stream) setDeadline() {
+	if s.noDeadline || s.cfg.writeTimeout <= 0 {
+		return
+	}
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout)); errors.Is(err, http.ErrNotSupported) {
+		s.noDeadline = true
+	}
+}
+
+// SendFrames writes frames that are already encoded (complete events or
+// comments, such as a hub's shared frames) as one unit and flushes once.
+// They are written as they are; the caller vouches for their encoding.
+func (s *Stream) SendFrames(frames ...[]byte) error {
+	return s.locked(func() error { return s.writeLocked(frames...) })
+}

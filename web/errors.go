@@ -1,0 +1,83 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// apiError is an error with the HTTP status and the request field it is
+// about. Handlers return it; writeError turns any error into a response.
+type apiError struct {
+	Status int
+	Field  string // the request field at fault, if one is
+	Msg    string
+	Err    error
+}
+
+func (e *apiError) Error() string { return e.Msg }
+func (e *apiError) Unwrap() error { return e.Err }
+
+// badField is a 400 naming field.
+func badField(field string, err error) *apiError {
+	msg := field + ": " + err.Error()
+	var oe *sse.OptionError
+	if errors.As(err, &oe) {
+		msg = field + " " + oe.Reason
+	}
+	return &apiError{Status: http.StatusBadRequest, Field: field, Msg: msg, Err: err}
+}
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error     string `json:"error"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// statusOf maps an error to its HTTP status and field: the one place where
+// the hub's and the encoder's errors meet HTTP.
+func statusOf(err error) (int, string) {
+	var api *apiError
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.As(err, &api):
+		return api.Status, api.Field
+	case errors.As(err, &maxBytes):
+		return http.StatusRequestEntityTooLarge, "body"
+	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrNoTopics):
+		return http.StatusBadRequest, "topic"
+	case errors.Is(err, hub.ErrNoEvents):
+		return http.StatusBadRequest, "events"
+	case errors.Is(err, sse.ErrInvalidOption), errors.Is(err, sse.ErrInvalidField), errors.Is(err, sse.ErrInvalidUTF8):
+		return http.StatusBadRequest, ""
+	case errors.Is(err, hub.ErrClosed):
+		return http.StatusServiceUnavailable, ""
+	}
+	return http.StatusInternalServerError, ""
+}
+
+// writeError answers with err's status and a JSON body naming the field.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, field := statusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error"
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, errorBody{Error: msg, Field: field, RequestID: middleware.GetReqID(r.Context())})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do
+}

@@ -1,0 +1,66 @@
+package web
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubd-dev/hubd/hub"
+)
+
+// collector exports the hub's Stats at scrape time, so that the publish
+// and delivery paths pay for no metric of their own beyond an atomic add.
+type collector struct {
+	hub   *hub.Hub
+	descs map[string]*prometheus.Desc
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+// metricHelp names every exported metric and says what it counts.
+var metricHelp = map[string]string{
+	"hubd_clients":                "Open subscriber streams.",
+	"hubd_topics":                 "Topics with subscribers or history.",
+	"hubd_history_events":         "Events held in the replay history.",
+	"hubd_history_bytes":          "Encoded size of the replay history.",
+	"hubd_publishes_total":        "Successful publish requests.",
+	"hubd_events_total":           "Events published.",
+	"hubd_deliveries_total":       "Frames queued for subscribers.",
+	"hubd_evictions_total":        "Subscribers evicted because their buffer was full.",
+	"hubd_heartbeat_pruned_total": "Subscribers dropped because a write (such as a heartbeat) failed or timed out.",
+	"hubd_replayed_events_total":  "Events replayed from history to reconnecting subscribers.",
+	"hubd_written_bytes_total":    "Bytes written to subscribers, before compression.",
+}
+
+func newCollector(h *hub.Hub) *collector {
+	c := &collector{hub: h, descs: make(map[string]*prometheus.Desc, len(metricHelp))}
+	for name, help := range metricHelp {
+		c.descs[name] = prometheus.NewDesc(name, help, nil, nil)
+	}
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.hub.Stats()
+	gauge := func(name string, v float64) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v)
+	}
+	counter := func(name string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
+	}
+	gauge("hubd_clients", float64(st.Clients))
+	gauge("hubd_topics", float64(st.Topics))
+	gauge("hubd_history_events", float64(st.HistoryLen))
+	gauge("hubd_history_bytes", float64(st.HistoryBytes))
+	counter("hubd_publishes_total", st.Publishes)
+	counter("hubd_events_total", st.Events)
+	counter("hubd_deliveries_total", st.Deliveries)
+	counter("hubd_evictions_total", st.Evictions)
+	counter("hubd_heartbeat_pruned_total", st.Pruned)
+	counter("hubd_replayed_events_total", st.Replayed)
+	counter("hubd_written_bytes_total", st.BytesWritten)
+}

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// publishResponse is the JSON answer to a publish.
+type publishResponse struct {
+	ID          string   `json:"id"`  // the last event's ID
+	IDs         []string `json:"ids"` // every event's ID, in order
+	Topics      []string `json:"topics"`
+	Subscribers int      `json:"subscribers"`
+}
+
+// handlePublish publishes one event to the topic in the path. The
+// Content-Type picks the kind, as the Datastar client treats responses:
+// text/html patches elements, application/json patches signals,
+// text/javascript executes a script.
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.eventFromRequest(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.publish(w, r, []string{chi.URLParam(r, "*")}, ev)
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, events ...sse.Eventer) {
+	for _, t := range topics {
+		if hub.Reserved(t) {
+			writeError(w, r, &apiError{Status: http.StatusForbidden, Field: "topic", Msg: fmt.Sprintf("topic %q is reserved for the hub", t)})
+			return
+		}
+	}
+	res, err := s.hub.Publish(topics, events...)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	last := res.IDs[len(res.IDs)-1]
+	if sse.IsDatastarRequest(r) {
+		// The Datastar client would merge a JSON answer into the page's
+		// signals: a page that publishes gets no body.
+		w.Header().Set("Hubd-Event-Id", last)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, publishResponse{ID: last, IDs: res.IDs, Topics: res.Topics, Subscribers: res.Subscribers})
+}
+
+// readBody reads the whole body within the size limit, refusing NUL bytes
+// and invalid UTF-8 by name.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Field: "body",
+				Msg: fmt.Sprintf("body: larger than the limit of %d bytes", tooBig.Limit), Err: err}
+		}
+		return nil, &apiError{Status: http.StatusBadRequest, Field: "body", Msg: "body: " + err.Error(), Err: err}
+	}
+	if i := bytes.IndexByte(body, 0); i >= 0 {
+		return nil, &apiError{Status: http.StatusBadRequest, Field: "body", Msg: fmt.Sprintf("body: NUL byte at offset %d", i)}
+	}
+	return body, nil
+}
+
+// option returns the Datastar-<Name> header, or else the query parameter.
+func option(r *http.Request, header, query string) string {
+	if v := r.Header.Get(header); v != "" {
+		return v
+	}
+	return r.URL.Query().Get(query)
+}
+
+func boolOption(r *http.Request, header, query string) (bool, error) {
+	v := option(r, header, query)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badField(query, fmt.Errorf("%q is not true or false", v))
+	}
+	return b, nil
+}
+
+func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.Eventer, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
+			Msg: "Content-Type: missing (want text/html, application/json or text/javascript)"}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: %q: %v", ct, err)}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: charset %q (want utf-8)", cs)}
+	}
+	switch mt {
+	case "text/html", "application/json", "text/javascript", "application/javascript":
+	default:
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
+			Msg: fmt.Sprintf("Content-Type: %q (want text/html, application/json or text/javascript)", mt)}
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+
+	switch mt {
+	case "text/html":
+		mode, err := sse.ParseMode(option(r, "Datastar-Mode", "mode"))
+		if err != nil {
+			return nil, badField("mode", err)
+		}
+		ns, err := sse.ParseNamespace(option(r, "Datastar-Namespace", "namespace"))
+		if err != nil {
+			return nil, badField("namespace", err)
+		}
+		vt, err := boolOption(r, "Datastar-Use-View-Transition", "useViewTransition")
+		if err != nil {
+			return nil, err
+		}
+		p := sse.PatchElements{Elements: string(body), Selector: option(r, "Datastar-Selector", "selector"),
+			Mode: mode, Namespace: ns, UseViewTransition: vt}
+		return checked(p, "elements")
+	case "application/json":
+		only, err := boolOption(r, "Datastar-Only-If-Missing", "onlyIfMissing")
+		if err != nil {
+			return nil, err
+		}
+		return checked(sse.PatchSignals{Signals: body, OnlyIfMissing: only}, "signals")
+	default: // JavaScript
+		var attrs sse.JSONAttrs
+		if v := option(r, "Datastar-Script-Attributes", "attributes"); v != "" {
+			if err := json.Unmarshal([]byte(v), &attrs); err != nil {
+				return nil, badField("attributes", err)
+			}
+		}
+		keep, err := boolOption(r, "Datastar-Keep-Script", "keepScript")
+		if err != nil {
+			return nil, err
+		}
+		return checked(sse.ExecuteScript{Script: string(body), Attributes: attrs, KeepScript: keep}, "script")
+	}
+}
+
+// checked validates ev now, so that a bad publish is reported with the
+// option it is about before it reaches the hub.
+func checked(ev sse.Eventer, field string) (sse.Eventer, error) {
+	if _, err := ev.Event(); err != nil {
+		return nil, badField(fieldOf(err, field), err)
+	}
+	return ev, nil
+}
+
+// fieldOf names the option an encoder error is about, else def.
+func fieldOf(err error, def string) string {
+	var oe *sse.OptionError
+	if errors.As(err, &oe) {
+		return oe.Option
+	}
+	return def
+}
+
+// batchRequest is the body of POST /publish.
+type batchRequest struct {
+	Topics []string        `json:"topics"`
+	Events []sse.JSONEvent `json:"events"`
+}
+
+// handleBatch publishes several events to several topics atomically and in
+// order.
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, r, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
+			Msg: fmt.Sprintf("Content-Type: %q (want application/json)", r.Header.Get("Content-Type"))})
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req batchRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, r, badField("body", fmt.Errorf("invalid JSON: %w", err)))
+		return
+	}
+	if len(req.Topics) == 0 {
+		writeError(w, r, badField("topics", errors.New("empty")))
+		return
+	}
+	if len(req.Events) == 0 {
+		writeError(w, r, badField("events", errors.New("empty")))
+		return
+	}
+	for i, t := range req.Topics {
+		if err := hub.ValidateTopic(t); err != nil {
+			writeError(w, r, badField(fmt.Sprintf("topics[%d]", i), err))
+			return
+		}
+	}
+	events := make([]sse.Eventer, len(req.Events))
+	for i := range req.Events {
+		ev, err := req.Events[i].Eventer()
+		if err == nil {
+			_, err = ev.Event()
+		}
+		if err != nil {
+			writeError(w, r, badField(fmt.Sprintf("events[%d].%s", i, fieldOf(err, "type")), err))
+			return
+		}
+		events[i] = ev
+	}
+	s.publish(w, r, req.Topics, events...)
+}

@@ -1,0 +1,166 @@
+package web_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// TestPublishKinds checks that the Content-Type and the Datastar headers
+// or query parameters become the right event on a subscriber's stream.
+func TestPublishKinds(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, hub.Config{}, web.Config{})
+	c := subscribe(t, srv, "/topics/kinds", "")
+	if _, err := c.next(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, contentType, body string
+		headers                       []string
+		wantType, wantData            string
+	}{
+		{"html defaults", "/topics/kinds", "text/html", `<p id="a">x</p>`, nil,
+			"datastar-patch-elements", `elements <p id="a">x</p>`},
+		{"html headers", "/topics/kinds", "text/html; charset=utf-8", "<li>1</li>\n<li>2</li>",
+			[]string{"Datastar-Selector", "#list", "Datastar-Mode", "append", "Datastar-Use-View-Transition", "true"},
+			"datastar-patch-elements", "mode append\nselector #list\nuseViewTransition true\nelements <li>1</li>\nelements <li>2</li>"},
+		{"html query", "/topics/kinds?mode=inner&selector=%23box&namespace=svg", "text/html", `<circle r="1"/>`, nil,
+			"datastar-patch-elements", "mode inner\nselector #box\nnamespace svg\nelements <circle r=\"1\"/>"},
+		{"remove needs no body", "/topics/kinds", "text/html", "", []string{"Datastar-Mode", "remove", "Datastar-Selector", "#gone"},
+			"datastar-patch-elements", "mode remove\nselector #gone"},
+		{"signals", "/topics/kinds", "application/json", `{"count": 1}`, []string{"Datastar-Only-If-Missing", "true"},
+			"datastar-patch-signals", `onlyIfMissing true` + "\n" + `signals {"count": 1}`},
+		{"script", "/topics/kinds", "text/javascript", `alert("hi")`, []string{"Datastar-Script-Attributes", `{"type":"module"}`},
+			"datastar-patch-elements", "mode append\nselector body\n" + `elements <script data-effect="el.remove()" type="module">alert("hi")</script>`},
+	}
+	for _, tt := range tests { // in order: they share one stream
+		t.Run(tt.name, func(t *testing.T) {
+			status, res := post(t, srv, tt.path, tt.contentType, tt.body, tt.headers...)
+			if status != http.StatusOK {
+				t.Fatalf("status %d: %s", status, res.Error)
+			}
+			ev, err := c.nextEvent()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.ID != res.ID || ev.Type != tt.wantType || ev.Data != tt.wantData {
+				t.Fatalf("got %+v\nwant id %s, type %s, data %q", ev, res.ID, tt.wantType, tt.wantData)
+			}
+		})
+	}
+}
+
+// TestBadPublishes checks that bad input is refused with the right status
+// and a JSON error naming the field, and that nothing reaches a subscriber
+// connected throughout.
+func TestBadPublishes(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, hub.Config{}, web.Config{MaxBodyBytes: 1024})
+	c := subscribe(t, srv, "/topics/t", "")
+	if _, err := c.next(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, contentType, body string
+		headers                       []string
+		status                        int
+		field, msg                    string
+	}{
+		{"unknown mode", "/topics/t", "text/html", "<p>x</p>", []string{"Datastar-Mode", "sideways"}, 400, "mode", `"sideways"`},
+		{"unknown mode in query", "/topics/t?mode=up", "text/html", "<p>x</p>", nil, 400, "mode", `"up"`},
+		{"unknown namespace", "/topics/t", "text/html", "<p>x</p>", []string{"Datastar-Namespace", "xml"}, 400, "namespace", `"xml"`},
+		{"bad view transition", "/topics/t", "text/html", "<p>x</p>", []string{"Datastar-Use-View-Transition", "maybe"}, 400, "useViewTransition", "maybe"},
+		{"empty elements", "/topics/t", "text/html", "  ", nil, 400, "elements", "empty"},
+		{"remove without selector", "/topics/t", "text/html", "", []string{"Datastar-Mode", "remove"}, 400, "selector", "remove"},
+		{"selector with line break", "/topics/t?selector=%23a%0Aevent:x", "text/html", "<p>x</p>", nil, 400, "selector", `\n`},
+		{"signals not JSON", "/topics/t", "application/json", `{"a":`, nil, 400, "signals", "JSON object"},
+		{"signals an array", "/topics/t", "application/json", `[1,2]`, nil, 400, "signals", "JSON object"},
+		{"signals a string", "/topics/t", "application/json", `"x"`, nil, 400, "signals", "JSON object"},
+		{"invalid UTF-8", "/topics/t", "text/html", "<p>\xff</p>", nil, 400, "elements", "UTF-8"},
+		{"NUL in body", "/topics/t", "text/html", "<p>\x00</p>", nil, 400, "body", "NUL"},
+		{"bad script attributes", "/topics/t", "text/javascript", "go()", []string{"Datastar-Script-Attributes", "[1]"}, 400, "attributes", "object"},
+		{"bad script attribute name", "/topics/t", "text/javascript", "go()", []string{"Datastar-Script-Attributes", `{"a b":"c"}`}, 400, "attributes", `"a b"`},
+		{"no content type", "/topics/t", "", "<p>x</p>", nil, 415, "Content-Type", "missing"},
+		{"wrong content type", "/topics/t", "text/plain", "x", nil, 415, "Content-Type", "text/plain"},
+		{"wrong charset", "/topics/t", "text/html; charset=latin1", "x", nil, 415, "Content-Type", "latin1"},
+		{"body too large", "/topics/t", "text/html", "<p>" + strings.Repeat("x", 2000) + "</p>", nil, 413, "body", "1024"},
+		{"invalid topic", "/topics/a%20b", "text/html", "<p>x</p>", nil, 400, "topic", `' '`},
+		{"dot-dot topic", "/topics/a/../t", "text/html", "<p>x</p>", nil, 400, "topic", `".."`},
+		{"empty segment", "/topics/a//b", "text/html", "<p>x</p>", nil, 400, "topic", "empty segment"},
+		{"reserved topic", "/topics/$hubd/stats", "text/html", "<p>x</p>", nil, 403, "topic", "reserved"},
+		{"batch bad JSON", "/publish", "application/json", `{"topics":`, nil, 400, "body", "invalid JSON"},
+		{"batch unknown field", "/publish", "application/json", `{"topics":["t"],"events":[],"extra":1}`, nil, 400, "body", "extra"},
+		{"batch no topics", "/publish", "application/json", `{"topics":[],"events":[{"type":"patchSignals","signals":{}}]}`, nil, 400, "topics", "empty"},
+		{"batch no events", "/publish", "application/json", `{"topics":["t"],"events":[]}`, nil, 400, "events", "empty"},
+		{"batch bad topic", "/publish", "application/json", `{"topics":["t","x y"],"events":[{"type":"patchSignals","signals":{}}]}`, nil, 400, "topics[1]", "x y"},
+		{"batch unknown type", "/publish", "application/json", `{"topics":["t"],"events":[{"type":"patchSignals","signals":{}},{"type":"merge"}]}`, nil, 400, "events[1].type", "merge"},
+		{"batch bad mode", "/publish", "application/json", `{"topics":["t"],"events":[{"type":"patchElements","elements":"<p>x</p>","mode":"x"}]}`, nil, 400, "events[0].mode", `"x"`},
+		{"batch wrong content type", "/publish", "text/plain", `{}`, nil, 415, "Content-Type", "application/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, res := post(t, srv, tt.path, tt.contentType, tt.body, tt.headers...)
+			if status != tt.status || res.Field != tt.field || !strings.Contains(res.Error, tt.msg) {
+				t.Fatalf("got %d field %q error %q\nwant %d field %q error containing %q", status, res.Field, res.Error, tt.status, tt.field, tt.msg)
+			}
+		})
+	}
+	// Nothing was published: the next event is the marker.
+	marker := publishHTML(t, srv, "t", `<p id="m">marker</p>`)
+	if ev, err := c.nextEvent(); err != nil || ev.ID != marker {
+		t.Fatalf("after the bad publishes the stream had %+v (%v), want only the marker %s", ev, err, marker)
+	}
+}
+
+func TestHealthReadyAndMetrics(t *testing.T) {
+	t.Parallel()
+	h, err := hub.New(hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := web.New(h, web.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, s, h)
+	get := func(path string) (int, string) {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz %d", code)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("readyz %d before shutdown", code)
+	}
+	publishHTML(t, srv, "m", `<p id="m">1</p>`)
+	code, body := get("/metrics")
+	for _, want := range []string{"hubd_publishes_total 1", "hubd_events_total 1", "hubd_clients 0", "hubd_history_events 1", "go_goroutines"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics (%d) lack %q", code, want)
+		}
+	}
+	s.SetReady(false)
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("readyz %d while shutting down, want 503", code)
+	}
+	if code, body := get("/openapi.yaml"); code != 200 || !strings.Contains(body, "openapi: 3.1.0") {
+		t.Errorf("openapi.yaml: %d", code)
+	}
+	if code, body := get("/"); code != 200 || !strings.Contains(body, "@get('/topics/demo')") {
+		t.Errorf("index page: %d", code)
+	}
+	if code, body := get("/nope"); code != 404 || !strings.Contains(body, `"error"`) {
+		t.Errorf("unknown path: %d %s", code, body)
+	}
+}

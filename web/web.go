@@ -1,0 +1,170 @@
+// Package web is hubd's HTTP surface: the publish and subscribe endpoints,
+// health and metrics, and the pages. It turns requests into hub calls and
+// hub errors into HTTP statuses with JSON error bodies.
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultMaxBodyBytes     = 1 << 20
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxTopicsPerConn = 64
+)
+
+// Config sets up the HTTP surface. Its zero value is usable.
+type Config struct {
+	// MaxBodyBytes bounds a publish body (DefaultMaxBodyBytes if zero).
+	MaxBodyBytes int64
+	// WriteTimeout bounds every write to a subscriber; a client that does
+	// not take a write in time is dropped (DefaultWriteTimeout if zero).
+	WriteTimeout time.Duration
+	// Compression lists the content codings subscribers may get, in the
+	// server's order of preference; empty sends streams uncompressed.
+	Compression []sse.Encoding
+	// MaxTopicsPerSubscription bounds the topics of one stream
+	// (DefaultMaxTopicsPerConn if zero).
+	MaxTopicsPerSubscription int
+	// Logger receives request logs at Debug and errors at Error; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Validate returns every invalid field of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("max body bytes %d: must not be negative", c.MaxBodyBytes))
+	}
+	if c.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("write timeout %v: must not be negative", c.WriteTimeout))
+	}
+	if c.MaxTopicsPerSubscription < 0 {
+		errs = append(errs, fmt.Errorf("max topics per subscription %d: must not be negative", c.MaxTopicsPerSubscription))
+	}
+	for _, e := range c.Compression {
+		switch e {
+		case sse.Gzip, sse.Brotli, sse.Zstd, sse.Identity:
+		default:
+			errs = append(errs, fmt.Errorf("compression %q: want gzip, br, zstd or identity", e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxTopicsPerSubscription == 0 {
+		c.MaxTopicsPerSubscription = DefaultMaxTopicsPerConn
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Server serves hubd's HTTP API for one hub.
+type Server struct {
+	hub     *hub.Hub
+	cfg     Config
+	log     *slog.Logger
+	router  chi.Router
+	ready   atomic.Bool
+	streams []sse.Option
+}
+
+// New returns the HTTP surface of h. It is ready (GET /readyz answers 200)
+// until SetReady(false).
+func New(h *hub.Hub, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("web config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
+	s.ready.Store(true)
+	s.streams = []sse.Option{sse.WithWriteTimeout(cfg.WriteTimeout)}
+	if len(cfg.Compression) > 0 {
+		s.streams = append(s.streams, sse.WithCompression(cfg.Compression...))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(h), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, middleware.Recoverer)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	r.Get("/readyz", s.handleReady)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	r.Get("/subscribe", s.handleSubscribeQuery)
+	r.Get("/topics/*", s.handleSubscribePath)
+	r.Post("/topics/*", s.handlePublish)
+	r.Post("/publish", s.handleBatch)
+	r.Get("/", s.handleIndex)
+	r.Get("/openapi.yaml", handleOpenAPI)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &apiError{Status: http.StatusNotFound, Msg: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path})
+	})
+	s.router = r
+	return s, nil
+}
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// SetReady sets what GET /readyz answers; hubd clears it when it starts
+// shutting down so that load balancers stop sending clients.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// logRequests logs each request at Debug with its request ID, status and
+// duration (streams are logged when they end).
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		defer func() {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+				slog.String(keyRequestID, middleware.GetReqID(r.Context())),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", ww.Status()), slog.Duration("duration", time.Since(start)))
+		}()
+		next.ServeHTTP(ww, r)
+	})
+}
+
+const keyRequestID = "request_id"
