@@ -1,0 +1,297 @@
+// Command hubload measures a hubd: it holds many subscribers open, publishes
+// at a given rate and size, and reports deliveries per second,
+// publish-to-receive latency, events lost and repeated per subscriber, and
+// the hub's memory and CPU.
+//
+// Subscribers are spread over loopback source addresses (127.0.0.2, ...)
+// and, with -workers, over several processes, because one process may hold
+// only so many open files. Every run ends by itself, and traffic goes only
+// to the hub URL given, which must be a loopback address.
+//
+//	hubload -url http://127.0.0.1:8080 -subscribers 10000 -rate 20 -duration 60s -hub-pid 1234
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "hubload:", err)
+		os.Exit(1)
+	}
+}
+
+// options are hubload's flags; workers get the same ones plus their share.
+type options struct {
+	URL         string
+	Scenario    string
+	Subscribers int
+	Workers     int
+	Topics      int
+	Prefix      string
+	SourceIPs   int
+	Ramp        int // connections per second, over all workers
+	Hold        time.Duration
+	Rate        float64 // publishes per second; 0 = as fast as the publishers go
+	Count       int     // publishes in all; 0 = until Duration
+	Duration    time.Duration
+	Publishers  int
+	Size        int
+	Drain       time.Duration
+	HubPID      int
+	JSON        bool
+	NoPublish   bool
+
+	worker bool
+	first  int // the worker's first subscriber index
+}
+
+func parseOptions(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("hubload", flag.ContinueOnError)
+	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
+	fs.StringVar(&o.Scenario, "scenario", "custom", "name printed in the report")
+	fs.IntVar(&o.Subscribers, "subscribers", 1000, "subscribers to hold open")
+	fs.IntVar(&o.Workers, "workers", 1, "worker processes to spread subscribers over (each may hold ~19,000)")
+	fs.IntVar(&o.Topics, "topics", 1, "topics; subscriber i follows topic i mod topics, publish j goes to topic j mod topics")
+	fs.StringVar(&o.Prefix, "prefix", "", "topic name prefix (default: load-<time>)")
+	fs.IntVar(&o.SourceIPs, "source-ips", 64, "loopback source addresses to spread connections over")
+	fs.IntVar(&o.Ramp, "ramp", 2000, "new connections per second")
+	fs.DurationVar(&o.Hold, "hold", 0, "how long to hold the subscribers before publishing")
+	fs.Float64Var(&o.Rate, "rate", 0, "publishes per second over all publishers; 0 = unthrottled")
+	fs.IntVar(&o.Count, "count", 0, "publishes in all; 0 = until -duration")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "longest publishing phase")
+	fs.IntVar(&o.Publishers, "publishers", 1, "concurrent publishers, each waiting for every answer")
+	fs.IntVar(&o.Size, "size", 256, "payload size in bytes")
+	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "longest wait for the last deliveries after publishing")
+	fs.IntVar(&o.HubPID, "hub-pid", 0, "hub process ID, to read its RSS and CPU from /proc (else from /metrics)")
+	fs.BoolVar(&o.JSON, "json", false, "print only the JSON result line")
+	fs.BoolVar(&o.NoPublish, "no-publish", false, "only hold the subscribers (for -hold), publish nothing")
+	fs.BoolVar(&o.worker, "worker", false, "internal: run as a worker")
+	fs.IntVar(&o.first, "first", 0, "internal: first subscriber index of a worker")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var errs []error
+	u, err := url.Parse(o.URL)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("-url %q: %v", o.URL, err))
+	case u.Scheme != "http" || !isLoopback(u.Host):
+		errs = append(errs, fmt.Errorf("-url %q: must be http:// on a loopback address", o.URL))
+	}
+	if o.Subscribers < 0 || o.Workers < 1 || o.Topics < 1 || o.Publishers < 1 || o.Size < 32 || o.Ramp < 1 {
+		errs = append(errs, errors.New("-subscribers >= 0, -workers, -topics, -publishers, -ramp >= 1 and -size >= 32 are required"))
+	}
+	if o.Rate < 0 || o.Count < 0 || o.Duration <= 0 {
+		errs = append(errs, errors.New("-rate and -count must not be negative, -duration must be positive"))
+	}
+	if o.Prefix == "" {
+		o.Prefix = fmt.Sprintf("load-%d", time.Now().Unix())
+	}
+	return o, errors.Join(errs...)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	o, err := parseOptions(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	raiseFileLimit()
+	if o.worker {
+		return runWorker(ctx, o, stdin, stdout)
+	}
+	return runParent(ctx, o, stdout)
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) // best effort: the run reports what it reached
+	}
+}
+
+// Messages between the parent and its workers, one JSON object a line.
+type (
+	readyMsg struct {
+		Connected int    `json:"connected"`
+		Failed    int    `json:"failed"`
+		Err       string `json:"err,omitempty"`
+	}
+	finishMsg struct {
+		Published int `json:"published"` // publishes in all, round robin over the topics
+	}
+	resultMsg struct {
+		Connected  int       `json:"connected"`
+		Received   uint64    `json:"received"`
+		Expected   uint64    `json:"expected"`
+		Lost       uint64    `json:"lost"`
+		Dups       uint64    `json:"dups"`
+		Reconnects int       `json:"reconnects"`
+		Latency    histogram `json:"latency"`
+	}
+)
+
+// expectedFor returns how many of published round-robin publishes went to
+// topic index t of topics.
+func expectedFor(published, topics, t int) uint64 {
+	n := published / topics
+	if t < published%topics {
+		n++
+	}
+	return uint64(n)
+}
+
+// runWorker holds subscribers [first, first+subscribers), says when they
+// are all connected, waits for the number of publishes, then reports what
+// its subscribers received.
+func runWorker(ctx context.Context, o *options, stdin io.Reader, stdout io.Writer) error {
+	target, _ := url.Parse(o.URL) // validated
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	subs := make([]*subscriber, o.Subscribers)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ready := readyMsg{}
+	var connWG sync.WaitGroup
+	interval := time.Second / time.Duration(o.Ramp)
+	start := time.Now()
+	for i := range subs {
+		idx := o.first + i
+		subs[i] = &subscriber{
+			topic: topicFor(o.Prefix, idx, o.Topics), local: sourceIP(idx, o.SourceIPs),
+			target: target, bufSize: o.Size + 1024,
+		}
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		connWG.Add(1)
+		wg.Go(func() {
+			subs[i].run(ctx, func(err error) {
+				mu.Lock()
+				if err != nil {
+					ready.Failed++
+					if ready.Err == "" {
+						ready.Err = err.Error()
+					}
+				} else {
+					ready.Connected++
+				}
+				mu.Unlock()
+				connWG.Done()
+			})
+		})
+	}
+	connWG.Wait()
+	enc := json.NewEncoder(stdout)
+	if err := enc.Encode(ready); err != nil {
+		return err
+	}
+
+	var fin finishMsg
+	if err := json.NewDecoder(stdin).Decode(&fin); err != nil {
+		return fmt.Errorf("worker: read finish: %w", err)
+	}
+	expected := func(s *subscriber, idx int) uint64 { return expectedFor(fin.Published, o.Topics, idx%o.Topics) }
+	deadline := time.Now().Add(o.Drain)
+	for time.Now().Before(deadline) {
+		done := true
+		for i, s := range subs {
+			s.mu.Lock()
+			short := s.connected && s.received-s.dups < expected(s, o.first+i)
+			s.mu.Unlock()
+			if short {
+				done = false
+				break
+			}
+		}
+		if done {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+
+	var res resultMsg
+	for i, s := range subs {
+		if !s.connected {
+			continue
+		}
+		want := expected(s, o.first+i)
+		got := min(s.received-s.dups, want)
+		res.Connected++
+		res.Received += s.received
+		res.Expected += want
+		res.Lost += want - got
+		res.Dups += s.dups
+		res.Reconnects += s.reconnects
+		res.Latency.merge(&s.lat)
+	}
+	return enc.Encode(res)
+}
+
+// workerProc is a running worker process.
+type workerProc struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *json.Decoder
+	ready readyMsg
+}
+
+func startWorkers(ctx context.Context, o *options) ([]*workerProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var procs []*workerProc
+	per := (o.Subscribers + o.Workers - 1) / o.Workers
+	for w := 0; w < o.Workers; w++ {
+		first := w * per
+		n := min(per, o.Subscribers-first)
+		if n <= 0 {
+			break
+		}
+		args := []string{"-worker", "-url", o.URL, "-prefix", o.Prefix, "-topics", fmt.Sprint(o.Topics),
+			"-subscribers", fmt.Sprint(n), "-first", fmt.Sprint(first), "-source-ips", fmt.Sprint(o.SourceIPs),
+			"-ramp", fmt.Sprint(max(o.Ramp/o.Workers, 1)), "-size", fmt.Sprint(o.Size), "-drain", o.Drain.String()}
+		cmd := exec.CommandContext(ctx, self, args...)
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return procs, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return procs, err
+		}
+		if err := cmd.Start(); err != nil {
+			return procs, err
+		}
+		procs = append(procs, &workerProc{cmd: cmd, in: in, out: json.NewDecoder(bufio.NewReader(out))})
+	}
+	for _, p := range procs {
+		if err := p.out.Decode(&p.ready); err != nil {
+			return procs, fmt.Errorf("worker did not get ready: %w", err)
+		}
+	}
+	return procs, nil
+}
