@@ -8,7 +8,8 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all run build test unit fuzz check fmt vet staticcheck bench clean
+.PHONY: all run build test unit fuzz check fmt vet staticcheck bench clean \
+	bench-idle bench-fanout bench-fanout-max bench-topics bench-burst bench-load
 
 all: build
 
@@ -51,6 +52,17 @@ staticcheck:
 ## bench: every Go benchmark with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## bench-<scenario>: a load scenario against a fresh hubd (scripts/bench.sh has the parameters)
+bench-idle bench-fanout bench-fanout-max bench-topics:
+	scripts/bench.sh $(@:bench-%=%)
+
+bench-burst:
+	scripts/bench.sh burst
+	scripts/bench.sh burst-8
+
+## bench-load: every load scenario, one after the other
+bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst
 
 clean:
 	rm -rf bin

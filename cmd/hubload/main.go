@@ -249,12 +249,39 @@ func runWorker(ctx context.Context, o *options, stdin io.Reader, stdout io.Write
 	return enc.Encode(res)
 }
 
-// workerProc is a running worker process.
+// workerProc is a running worker: a process, or with -workers 1 a
+// goroutine of this one.
 type workerProc struct {
 	cmd   *exec.Cmd
+	done  chan error // the in-process worker's result
 	in    io.WriteCloser
 	out   *json.Decoder
 	ready readyMsg
+}
+
+// wait waits for the worker to end after its input is closed.
+func (p *workerProc) wait() error {
+	p.in.Close()
+	if p.cmd != nil {
+		return p.cmd.Wait()
+	}
+	return <-p.done
+}
+
+// startInProcess runs the only worker as a goroutine that talks to the
+// parent through pipes, exactly as a worker process would.
+func startInProcess(ctx context.Context, o *options) *workerProc {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	w := *o
+	w.worker, w.first = true, 0
+	p := &workerProc{done: make(chan error, 1), in: inW, out: json.NewDecoder(outR)}
+	go func() { // ends when runWorker does; wait collects it
+		err := runWorker(ctx, &w, inR, outW)
+		outW.CloseWithError(err)
+		p.done <- err
+	}()
+	return p
 }
 
 func startWorkers(ctx context.Context, o *options) ([]*workerProc, error) {
@@ -263,8 +290,11 @@ func startWorkers(ctx context.Context, o *options) ([]*workerProc, error) {
 		return nil, err
 	}
 	var procs []*workerProc
+	if o.Workers == 1 {
+		procs = append(procs, startInProcess(ctx, o))
+	}
 	per := (o.Subscribers + o.Workers - 1) / o.Workers
-	for w := 0; w < o.Workers; w++ {
+	for w := 0; w < o.Workers && o.Workers > 1; w++ {
 		first := w * per
 		n := min(per, o.Subscribers-first)
 		if n <= 0 {

@@ -62,8 +62,7 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 	procs, err := startWorkers(ctx, o)
 	defer func() {
 		for _, p := range procs {
-			p.in.Close()
-			_ = p.cmd.Wait() // its result, if any, was read already
+			_ = p.wait() // its result, if any, was read already
 		}
 	}()
 	if err != nil {
