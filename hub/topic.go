@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxTopicLength is the longest topic name, in bytes.
@@ -34,7 +35,9 @@ func ValidateTopic(name string) error {
 		}
 		for i := 0; i < len(seg); i++ {
 			if !topicByte(seg[i]) {
-				return fmt.Errorf("%w: %q contains %q (allowed: letters, digits, '/' and \"-_.~:@\")", ErrInvalidTopic, name, rune(seg[i]))
+				// Name the whole character, not its first byte ("ü", not "Ã").
+				_, size := utf8.DecodeRuneInString(seg[i:])
+				return fmt.Errorf("%w: %q contains %q (allowed: letters, digits, '/' and \"-_.~:@\")", ErrInvalidTopic, name, seg[i:i+size])
 			}
 		}
 	}

@@ -89,7 +89,7 @@ func TestBadPublishes(t *testing.T) {
 		{"wrong content type", "/topics/t", "text/plain", "x", nil, 415, "Content-Type", "text/plain"},
 		{"wrong charset", "/topics/t", "text/html; charset=latin1", "x", nil, 415, "Content-Type", "latin1"},
 		{"body too large", "/topics/t", "text/html", "<p>" + strings.Repeat("x", 2000) + "</p>", nil, 413, "body", "1024"},
-		{"invalid topic", "/topics/a%20b", "text/html", "<p>x</p>", nil, 400, "topic", `' '`},
+		{"invalid topic", "/topics/a%20b", "text/html", "<p>x</p>", nil, 400, "topic", `" "`},
 		{"dot-dot topic", "/topics/a/../t", "text/html", "<p>x</p>", nil, 400, "topic", `".."`},
 		{"empty segment", "/topics/a//b", "text/html", "<p>x</p>", nil, 400, "topic", "empty segment"},
 		{"reserved topic", "/topics/$hubd/stats", "text/html", "<p>x</p>", nil, 403, "topic", "reserved"},

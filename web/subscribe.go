@@ -68,6 +68,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 	if !s.write(stream, sub.Replay) {
 		return
 	}
+	sub.Replay = nil // let history trim what was replayed
 	frames := make([][]byte, 0, maxBatchFrames)
 	ctx := r.Context()
 	for {
