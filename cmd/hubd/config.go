@@ -1,0 +1,266 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hubd-dev/hubd/heartbeat"
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// Defaults of the settings that belong to the daemon itself.
+const (
+	DefaultAddr              = "127.0.0.1:8080"
+	DefaultShutdownGrace     = 10 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+// config is every setting of hubd.
+type config struct {
+	Addr              string
+	HistorySize       int
+	HistoryBytes      int64
+	ClientBuffer      int
+	Heartbeat         time.Duration
+	WriteTimeout      time.Duration
+	MaxBodyBytes      int64
+	MaxTopics         int
+	Compression       []sse.Encoding
+	ShutdownGrace     time.Duration
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+}
+
+// setting is one configurable value: its name (the flag, the YAML key, and
+// HUBD_ plus the name in upper case with underscores), default, help, and
+// how to parse it into a config.
+type setting struct {
+	name, def, help string
+	set             func(c *config, v string) error
+}
+
+func intSetting(name string, def int, help string, dst func(*config) *int, min int) setting {
+	return setting{name, strconv.Itoa(def), help, func(c *config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		if n < min {
+			return fmt.Errorf("%d is less than %d", n, min)
+		}
+		*dst(c) = n
+		return nil
+	}}
+}
+
+func int64Setting(name string, def int64, help string, dst func(*config) *int64) setting {
+	return setting{name, strconv.FormatInt(def, 10), help, func(c *config, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of bytes", v)
+		}
+		if n < 1 {
+			return fmt.Errorf("%d is not positive", n)
+		}
+		*dst(c) = n
+		return nil
+	}}
+}
+
+func durationSetting(name string, def time.Duration, help string, dst func(*config) *time.Duration) setting {
+	return setting{name, def.String(), help, func(c *config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 15s or 1m", v)
+		}
+		if d <= 0 {
+			return fmt.Errorf("%v is not positive", d)
+		}
+		*dst(c) = d
+		return nil
+	}}
+}
+
+// settings lists every setting, in the order -help shows them.
+var settings = []setting{
+	{"addr", DefaultAddr, "address to listen on", func(c *config, v string) error {
+		if !strings.Contains(v, ":") {
+			return fmt.Errorf("%q is not host:port", v)
+		}
+		c.Addr = v
+		return nil
+	}},
+	intSetting("history-size", hub.DefaultHistorySize, "events kept for Last-Event-ID replay (-1: none)", func(c *config) *int { return &c.HistorySize }, -1),
+	int64Setting("history-bytes", hub.DefaultHistoryBytes, "bound on the encoded size of the history", func(c *config) *int64 { return &c.HistoryBytes }),
+	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
+	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments to every subscriber", func(c *config) *time.Duration { return &c.Heartbeat }),
+	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),
+	int64Setting("max-body-bytes", web.DefaultMaxBodyBytes, "largest publish body", func(c *config) *int64 { return &c.MaxBodyBytes }),
+	intSetting("max-topics-per-subscription", web.DefaultMaxTopicsPerConn, "topics one stream may follow", func(c *config) *int { return &c.MaxTopics }, 1),
+	{"compression", "", "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", func(c *config, v string) error {
+		c.Compression = nil
+		for _, e := range strings.Split(v, ",") {
+			switch enc := sse.Encoding(strings.TrimSpace(e)); enc {
+			case "":
+			case sse.Gzip, sse.Zstd, sse.Brotli:
+				c.Compression = append(c.Compression, enc)
+			default:
+				return fmt.Errorf("%q is not gzip, zstd or br", e)
+			}
+		}
+		return nil
+	}},
+	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
+	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
+	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),
+	{"log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+	{"log-format", "auto", "auto (text on a terminal, JSON otherwise), text or json", func(c *config, v string) error {
+		switch v {
+		case "auto", "text", "json":
+			c.LogFormat = v
+			return nil
+		}
+		return fmt.Errorf("%q is not auto, text or json", v)
+	}},
+}
+
+// envName returns the environment variable of a setting.
+func envName(name string) string {
+	return "HUBD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// configError is an invalid configuration: hubd exits with status 2.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return "invalid configuration:\n" + e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+// loadConfig reads the settings from defaults, then the file named by
+// -config (or HUBD_CONFIG), then the environment, then the flags, so that
+// a flag wins over the environment, which wins over the file. It reports
+// every bad setting at once. help is where -help prints.
+func loadConfig(args []string, getenv func(string) string, help io.Writer) (*config, error) {
+	c := &config{}
+	for _, s := range settings {
+		if err := s.set(c, s.def); err != nil {
+			panic(fmt.Sprintf("default of %s: %v", s.name, err)) // a programming error
+		}
+	}
+
+	fs := flag.NewFlagSet("hubd", flag.ContinueOnError)
+	fs.SetOutput(help)
+	configFile := fs.String("config", getenv("HUBD_CONFIG"), "YAML configuration file (env HUBD_CONFIG)")
+	flagged := map[string]string{}
+	for _, s := range settings {
+		fs.Func(s.name, fmt.Sprintf("%s (env %s, default %q)", s.help, envName(s.name), s.def), func(v string) error {
+			flagged[s.name] = v // parsed below, so that every error is reported
+			return nil
+		})
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(help, "Usage: hubd [flags]\n       hubd version\n\nEvery flag can also be set by its HUBD_ environment variable or a key of the -config file.\nA flag wins over the environment, which wins over the file.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &configError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, &configError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+
+	var errs []error
+	byName := map[string]setting{}
+	for _, s := range settings {
+		byName[s.name] = s
+	}
+	apply := func(name, value, source string) {
+		if err := byName[name].set(c, value); err != nil {
+			errs = append(errs, fmt.Errorf("%s (from %s): %w", name, source, err))
+		}
+	}
+	if *configFile != "" {
+		values, err := readConfigFile(*configFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		keys := make([]string, 0, len(values))
+		for k := range values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if _, ok := byName[k]; !ok {
+				errs = append(errs, fmt.Errorf("%s: unknown setting %q", *configFile, k))
+				continue
+			}
+			apply(k, values[k], "file "+*configFile)
+		}
+	}
+	for _, s := range settings {
+		if v, ok := lookupEnv(getenv, envName(s.name)); ok {
+			apply(s.name, v, "env "+envName(s.name))
+		}
+	}
+	for _, s := range settings {
+		if v, ok := flagged[s.name]; ok {
+			apply(s.name, v, "flag -"+s.name)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &configError{errors.Join(errs...)}
+	}
+	return c, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// readConfigFile returns the file's settings as strings, keyed by name.
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch v := v.(type) {
+		case nil:
+			out[k] = ""
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			out[k] = strings.Join(parts, ",")
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildHubd compiles the daemon into a temporary folder.
+func buildHubd(t *testing.T) string {
+	t.Helper()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	bin := filepath.Join(t.TempDir(), "hubd")
+	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startHubd runs the binary and returns its base URL once it listens.
+func startHubd(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 1)
+	go func() { // ends when hubd closes its stdout
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on ") {
+				lines <- sc.Text()
+			}
+		}
+		close(lines)
+	}()
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			t.Fatal("hubd exited before listening")
+		}
+		_, url, _ := strings.Cut(line, "listening on ")
+		return cmd, strings.TrimSuffix(url, "/")
+	case <-time.After(30 * time.Second):
+		t.Fatal("hubd did not start listening within 30s")
+	}
+	return nil, ""
+}
+
+// TestDaemonEndToEnd runs the real binary: health, a subscription that
+// receives a publish, then SIGTERM, which must abort the stream (so that
+// Datastar clients reconnect) and exit 0 within the grace period.
+func TestDaemonEndToEnd(t *testing.T) {
+	bin := buildHubd(t)
+	cmd, base := startHubd(t, bin, "-addr", "127.0.0.1:0", "-shutdown-grace", "5s", "-log-level", "warn")
+
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	stream, err := http.Get(base + "/topics/news")
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("subscribe: %v %v", stream, err)
+	}
+	defer stream.Body.Close()
+	r := bufio.NewReader(stream.Body)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "id: ") {
+		t.Fatalf("first line %q (%v), want the cursor id", line, err)
+	}
+
+	pub, err := http.Post(base+"/topics/news", "text/html", strings.NewReader(`<div id="x">hi</div>`))
+	if err != nil || pub.StatusCode != 200 {
+		t.Fatalf("publish: %v %v", pub, err)
+	}
+	pub.Body.Close()
+	var got []string
+	for len(got) == 0 || got[len(got)-1] != "" {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\n" && len(got) == 0 {
+			continue // the blank line after the cursor frame
+		}
+		got = append(got, strings.TrimSuffix(line, "\n"))
+	}
+	if !strings.Contains(strings.Join(got, "\n"), `data: elements <div id="x">hi</div>`) {
+		t.Fatalf("event: %q", got)
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, r)
+	if err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("stream after SIGTERM ended with %v, want an aborted connection", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("hubd exited with %v, want status 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("hubd did not exit within the 5s grace period")
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+func TestDaemonBadConfigExits2(t *testing.T) {
+	bin := buildHubd(t)
+	out, err := exec.Command(bin, "-history-size", "nope", "-heartbeat", "-1s").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2\n%s", err, out)
+	}
+	for _, want := range []string{"history-size", "heartbeat"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "hubd ") {
+		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// TestListenerSetsUserTimeout checks that accepted connections carry the
+// TCP user timeout, so that the kernel drops a peer that vanished.
+func TestListenerSetsUserTimeout(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("TCP_USER_TIMEOUT is Linux only")
+	}
+	t.Parallel()
+	cfg := &config{Addr: "127.0.0.1:0", Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second}
+	ln, err := listen(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	got := userTimeout(t, sc.(*net.TCPConn))
+	if got != 25000 {
+		t.Fatalf("accepted connection has TCP_USER_TIMEOUT %d ms, want 25000", got)
+	}
+}

@@ -1,0 +1,174 @@
+// Command hubd is a server-sent-events hub for Datastar applications: back
+// ends POST events to topics, browsers subscribe with Datastar's @get.
+//
+//	hubd                          # 127.0.0.1:8080, in-memory defaults
+//	hubd -config configs/hubd.yaml -addr :8080
+//	hubd -help                    # every setting and its HUBD_ variable
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var cfgErr *configError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &cfgErr):
+		fmt.Fprintln(os.Stderr, "hubd:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "hubd:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts hubd and serves until ctx ends or SIGINT/SIGTERM arrives, then
+// shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Fprintln(stdout, "hubd", version)
+		return nil
+	}
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	raiseFileLimit(log)
+
+	historySize := cfg.HistorySize
+	if historySize <= 0 {
+		historySize = -1 // none
+	}
+	h, err := hub.New(hub.Config{
+		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, ClientBuffer: cfg.ClientBuffer,
+		Heartbeat: cfg.Heartbeat, Logger: log,
+	})
+	if err != nil {
+		return &configError{err}
+	}
+	api, err := web.New(h, web.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
+		MaxTopicsPerSubscription: cfg.MaxTopics, Logger: log,
+	})
+	if err != nil {
+		return &configError{err}
+	}
+
+	ln, err := listen(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
+	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }() // ends when srv is shut down or closed
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	return shutdown(log, cfg, srv, api, h, served)
+}
+
+// shutdown stops accepting, answers /readyz with 503, aborts every stream
+// so that Datastar clients reconnect elsewhere, lets in-flight publishes
+// finish, and gives up after the grace period.
+func shutdown(log *slog.Logger, cfg *config, srv *http.Server, api *web.Server, h *hub.Hub, served <-chan error) error {
+	start := time.Now()
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	api.SetReady(false)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	var srvErr, hubErr error
+	wg.Go(func() { srvErr = srv.Shutdown(ctx) })
+	wg.Go(func() { hubErr = h.Shutdown(ctx) })
+	wg.Wait()
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		log.Error("serve", "err", err)
+	}
+	if srvErr != nil || hubErr != nil {
+		log.Warn("grace period over; closing what is left", "server", srvErr, "hub", hubErr)
+		srv.Close()
+	}
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// listen opens the TCP listener with keep-alive probes and, where the
+// system has it, a TCP user timeout on every connection (listen_linux.go).
+func listen(ctx context.Context, cfg *config) (net.Listener, error) {
+	lc := net.ListenConfig{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: cfg.Heartbeat, Interval: cfg.Heartbeat / 3, Count: 3},
+		Control:         userTimeoutControl(cfg.Heartbeat + cfg.WriteTimeout),
+	}
+	return lc.Listen(ctx, "tcp", cfg.Addr)
+}
+
+// newLogger returns the slog logger the configuration asks for: text on a
+// terminal, JSON otherwise, unless log-format says which.
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one: each
+// subscriber holds a connection.
+func raiseFileLimit(log *slog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= lim.Max {
+		return
+	}
+	old := lim.Cur
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("cannot raise the open-file limit", "soft", old, "hard", lim.Max, "err", err)
+		return
+	}
+	log.Debug("raised the open-file limit", "from", old, "to", lim.Max)
+}
