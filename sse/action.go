@@ -35,7 +35,9 @@ func WithFilterSignals(include, exclude string) ActionOption {
 }
 
 // WithSelector names the form to send with the "form" content type.
-func WithSelector(selector string) ActionOption { return func(o *actionOptions) { o.selector = selector } }
+func WithSelector(selector string) ActionOption {
+	return func(o *actionOptions) { o.selector = selector }
+}
 
 // WithHeaders adds request headers.
 func WithHeaders(h map[string]string) ActionOption { return func(o *actionOptions) { o.headers = h } }
@@ -46,13 +48,17 @@ func WithOpenWhenHidden(open bool) ActionOption {
 }
 
 // WithRetryInterval sets the first retry delay.
-func WithRetryInterval(d time.Duration) ActionOption { return func(o *actionOptions) { o.retryInterval = d } }
+func WithRetryInterval(d time.Duration) ActionOption {
+	return func(o *actionOptions) { o.retryInterval = d }
+}
 
 // WithRetryScaler sets the factor the retry delay grows by.
 func WithRetryScaler(f float64) ActionOption { return func(o *actionOptions) { o.retryScaler = f } }
 
 // WithRetryMaxWait bounds the retry delay.
-func WithRetryMaxWait(d time.Duration) ActionOption { return func(o *actionOptions) { o.retryMaxWait = d } }
+func WithRetryMaxWait(d time.Duration) ActionOption {
+	return func(o *actionOptions) { o.retryMaxWait = d }
+}
 
 // WithRetryMaxCount bounds the number of retries.
 func WithRetryMaxCount(n int) ActionOption { return func(o *actionOptions) { o.retryMaxCount = n } }
