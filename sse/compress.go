@@ -4,6 +4,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -88,24 +89,63 @@ type compressor interface {
 
 // newCompressor returns an encoder for enc writing to w, or nil for
 // Identity. The settings keep per-stream memory small, because a hub holds
-// many idle streams: gzip is stateless (no window is kept between events),
-// zstd and brotli use their smallest windows and fastest levels.
+// many idle streams (see BenchmarkIdleStream): gzip is stateless (no window
+// is kept between events), zstd writes each flush as its own frame with one
+// encoder shared by every stream, brotli uses its smallest window and
+// fastest level.
 func newCompressor(enc Encoding, w io.Writer) compressor {
 	switch enc {
 	case Gzip:
 		z, _ := gzip.NewWriterLevel(w, gzip.StatelessCompression) // the level is valid
 		return z
 	case Zstd:
-		z, _ := zstd.NewWriter(w, // the options are valid
-			zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithWindowSize(zstd.MinWindowSize),
-			zstd.WithEncoderConcurrency(1),
-			zstd.WithLowerEncoderMem(true),
-			zstd.WithEncoderCRC(false),
-		)
-		return z
+		return &zstdFrames{w: w}
 	case Brotli:
 		return brotli.NewWriterOptions(w, brotli.WriterOptions{Quality: 0, LGWin: 10})
 	}
 	return nil
 }
+
+// sharedZstd encodes the frames of every zstd stream; EncodeAll is safe
+// for concurrent use and keeps its working memory in a small pool instead
+// of in each stream (a streaming encoder holds hundreds of KiB).
+var sharedZstd = sync.OnceValue(func() *zstd.Encoder {
+	e, _ := zstd.NewWriter(nil, // the options are valid
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderCRC(false),
+		zstd.WithLowerEncoderMem(true),
+	)
+	return e
+})
+
+// zstdFrames is a zstd coding made of one frame per flush. A sequence of
+// frames is a valid zstd stream (RFC 8878, section 3), so decoders read it
+// as one; no state is kept between flushes.
+type zstdFrames struct {
+	w       io.Writer
+	pending []byte
+	out     []byte
+}
+
+func (z *zstdFrames) Write(p []byte) (int, error) {
+	z.pending = append(z.pending, p...)
+	return len(p), nil
+}
+
+func (z *zstdFrames) Flush() error {
+	if len(z.pending) == 0 {
+		return nil
+	}
+	z.out = sharedZstd().EncodeAll(z.pending, z.out[:0])
+	z.pending = z.pending[:0]
+	_, err := z.w.Write(z.out)
+	if cap(z.out) > maxKeptBuffer { // do not hold on to one large event's buffers
+		z.out, z.pending = nil, nil
+	}
+	return err
+}
+
+func (z *zstdFrames) Close() error { return z.Flush() }
+
+// maxKeptBuffer is the largest buffer a stream keeps between events.
+const maxKeptBuffer = 16 << 10

@@ -1,0 +1,57 @@
+// Package sse is a Datastar SDK for Go: it writes server-sent events that
+// the Datastar browser client understands, and reads the signals the client
+// sends. It needs nothing but the standard library and, for compression,
+// github.com/klauspost/compress and github.com/andybalholm/brotli.
+//
+// # Streams
+//
+// NewSSE starts a text/event-stream response and returns a Stream. Each
+// Send writes its events as one unit and flushes them:
+//
+//	stream, err := sse.NewSSE(w, r)
+//	if err != nil {
+//		return
+//	}
+//	defer stream.Close()
+//	stream.Send(sse.PatchElements{Elements: `<div id="clock">12:00</div>`})
+//	stream.Send(sse.PatchSignals{Signals: []byte(`{"ticks":1}`)}, sse.ConsoleLog("tick"))
+//
+// A Stream is safe for concurrent use; events of one Send or one Batch are
+// never interleaved with others. Every write has a deadline
+// (DefaultWriteTimeout), so a client that stops reading cannot hold a sender
+// forever. The stream ends when the handler calls Close, when the request's
+// context ends, or when a write fails; OnClose runs exactly once in each
+// case, and later sends return ErrClosed.
+//
+// # Events
+//
+// PatchElements (every mode, selector, namespace, view transitions),
+// PatchSignals (JSON merge patches, MarshalSignals, RemoveSignals),
+// ExecuteScript and its shortcuts ConsoleLog, ConsoleError, Redirect,
+// ReplaceURL and DispatchEvent all implement Eventer. Event and AppendEvent
+// give the wire form for any other use, such as encoding a frame once for
+// many subscribers.
+//
+// # Safety
+//
+// Every event is validated before a byte is written. Line breaks of every
+// kind (CRLF, LF, CR) in payloads become separate data lines, which the
+// client joins again; an event name, ID, data key, selector, mode or
+// namespace containing CR, LF or NUL is refused, as is invalid UTF-8, so
+// that no input can add fields or events to the stream. "</script" inside a
+// script is escaped. The action builders (Get, Post, ...) escape their
+// strings for HTML attributes and script elements.
+//
+// # Signals
+//
+// ReadSignals decodes the signals of a request: from the "datastar" query
+// parameter of a GET, from the JSON body otherwise, within a size limit.
+//
+// # Compression
+//
+// WithCompression negotiates gzip, zstd or brotli from Accept-Encoding,
+// honouring q-values and the server's order of preference. The coders are
+// set for many idle streams: gzip keeps no window between events and zstd
+// writes one self-contained frame per flush with a shared encoder, so an
+// idle compressed stream holds about as much memory as an uncompressed one.
+package sse
