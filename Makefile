@@ -53,13 +53,19 @@ staticcheck:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-## bench-<scenario>: a load scenario against a fresh hubd (scripts/bench.sh has the parameters)
-bench-idle bench-fanout bench-fanout-max bench-topics:
-	scripts/bench.sh $(@:bench-%=%)
-
+## bench-<scenario>: a load scenario against a fresh hubd on loopback (scripts/bench.sh);
+## each writes bench/load-<scenario>.txt
+bench-idle:
+	scripts/bench.sh idle -subscribers 19000 -workers 2 -hold 60s -no-publish
+bench-fanout:
+	scripts/bench.sh fanout -subscribers 10000 -rate 20 -size 256 -duration 60s
+bench-fanout-max:
+	scripts/bench.sh fanout-max -subscribers 10000 -rate 0 -size 256 -duration 30s
+bench-topics:
+	scripts/bench.sh topics -subscribers 10000 -topics 10000 -rate 5000 -publishers 4 -size 256 -duration 60s
 bench-burst:
-	scripts/bench.sh burst
-	scripts/bench.sh burst-8
+	scripts/bench.sh burst -subscribers 1000 -count 10000 -publishers 1 -size 256 -duration 120s
+	scripts/bench.sh burst-8 -subscribers 1000 -count 10000 -publishers 8 -size 256 -duration 120s
 
 ## bench-load: every load scenario, one after the other
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/hubd-dev/hubd/broadcast"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
 )
+
+// framesPool lends the slice a stream collects queued frames in: an idle
+// stream then holds none.
+var framesPool = sync.Pool{New: func() any { s := make([][]byte, 0, maxBatchFrames); return &s }}
 
 // maxBatchFrames bounds how many queued frames one write takes, so that a
 // long queue is written in pieces of reasonable size.
@@ -62,14 +66,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 
 	stream, err := sse.NewSSE(w, r, s.streams...)
 	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", slog.String(keyRequestID, middleware.GetReqID(r.Context())), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", slog.String(keyRemote, r.RemoteAddr), slog.Any("err", err))
 		return
 	}
 	if !s.write(stream, sub.Replay) {
 		return
 	}
 	sub.Replay = nil // let history trim what was replayed
-	frames := make([][]byte, 0, maxBatchFrames)
 	ctx := r.Context()
 	for {
 		select {
@@ -79,9 +82,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 			if !ok {
 				s.abort(r, sub.Err())
 			}
-			frames = append(frames[:0], f.Data)
-			open := drain(sub.C(), &frames)
-			if !s.write(stream, frames) {
+			batch := framesPool.Get().(*[][]byte)
+			*batch = append((*batch)[:0], f.Data)
+			open := drain(sub.C(), batch)
+			written := s.write(stream, *batch)
+			clear(*batch) // drop the references to the frames
+			framesPool.Put(batch)
+			if !written {
 				return
 			}
 			if !open {
@@ -112,8 +119,7 @@ func drain(c <-chan *broadcast.Frame, frames *[][]byte) bool {
 func (s *Server) write(stream *sse.Stream, frames [][]byte) bool {
 	if err := stream.SendFrames(frames...); err != nil {
 		s.hub.RecordPrune()
-		s.log.LogAttrs(stream.Context(), slog.LevelDebug, "subscriber dropped",
-			slog.String(keyRequestID, middleware.GetReqID(stream.Context())), slog.Any("err", err))
+		s.log.LogAttrs(stream.Context(), slog.LevelDebug, "subscriber dropped", slog.Any("err", err))
 		return false
 	}
 	n := 0
@@ -132,7 +138,7 @@ func (s *Server) abort(r *http.Request, reason error) {
 		level = slog.LevelInfo
 	}
 	s.log.LogAttrs(r.Context(), level, "subscriber aborted",
-		slog.String(keyRequestID, middleware.GetReqID(r.Context())), slog.Any("reason", reason),
+		slog.String(keyRemote, r.RemoteAddr), slog.Any("reason", reason),
 		slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))
 	panic(http.ErrAbortHandler)
 }

@@ -42,6 +42,8 @@ type report struct {
 	HubRSSBeforeMiB float64 `json:"hub_rss_before_mib"`
 	HubRSSMiB       float64 `json:"hub_rss_connected_mib"`
 	HubRSSPerConnKB float64 `json:"hub_rss_per_conn_kib"`
+	HubRSSHeldMiB   float64 `json:"hub_rss_held_mib,omitempty"`
+	HubRSSHeldKB    float64 `json:"hub_rss_held_per_conn_kib,omitempty"`
 	HubCPUCores     float64 `json:"hub_cpu_cores"`
 	HubSource       string  `json:"hub_source"`
 }
@@ -88,6 +90,14 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(o.Hold):
+		}
+		held, err := sampleHub(o)
+		if err != nil {
+			return err
+		}
+		rep.HubRSSHeldMiB = float64(held.rss) / (1 << 20)
+		if rep.Connected > 0 {
+			rep.HubRSSHeldKB = float64(held.rss-before.rss) / 1024 / float64(rep.Connected)
 		}
 	}
 
@@ -151,6 +161,9 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 func printSummary(w io.Writer, r *report) {
 	fmt.Fprintf(w, "scenario %s: %d/%d subscribers connected (%d failed) over %d topics\n", r.Scenario, r.Connected, r.Subscribers, r.Failed, r.Topics)
 	fmt.Fprintf(w, "  hub RSS %.1f MiB before, %.1f MiB connected: %.2f KiB per connection (%s)\n", r.HubRSSBeforeMiB, r.HubRSSMiB, r.HubRSSPerConnKB, r.HubSource)
+	if r.HubRSSHeldMiB > 0 {
+		fmt.Fprintf(w, "  hub RSS %.1f MiB after the hold: %.2f KiB per connection\n", r.HubRSSHeldMiB, r.HubRSSHeldKB)
+	}
 	if r.Published > 0 {
 		fmt.Fprintf(w, "  published %d in %.2fs (%.0f/s, %d errors), publish RTT p50 %.2fms p99 %.2fms max %.2fms\n",
 			r.Published, r.PublishSeconds, r.PublishesPerSec, r.PublishErrors, r.PubP50Ms, r.PubP99Ms, r.PubMaxMs)
