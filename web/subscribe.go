@@ -73,18 +73,18 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		return
 	}
 	sub.Replay = nil // let history trim what was replayed
-	ctx := r.Context()
+	ctx, frames := r.Context(), sub.C()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case f, ok := <-sub.C():
+		case f, ok := <-frames:
 			if !ok {
 				s.abort(r, sub.Err())
 			}
 			batch := framesPool.Get().(*[][]byte)
 			*batch = append((*batch)[:0], f.Data)
-			open := drain(sub.C(), batch)
+			open := drain(frames, batch)
 			written := s.write(stream, *batch)
 			clear(*batch) // drop the references to the frames
 			framesPool.Put(batch)
