@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -456,22 +457,25 @@ func TestShutdownAbortsStreams(t *testing.T) {
 	}
 }
 
-// TestClientGoneIsRemoved checks that a client that cancels its request
-// leaves the hub.
+// TestClientGoneIsRemoved checks that a client that closes its connection
+// leaves the hub. A stream owns its hijacked connection and does not read
+// it, so the departure is noticed by the next write: a heartbeat at the
+// latest (here every 20 ms).
 func TestClientGoneIsRemoved(t *testing.T) {
 	t.Parallel()
-	srv, h := newServer(t, hub.Config{}, web.Config{})
+	srv, h := newServer(t, hub.Config{Heartbeat: 20 * time.Millisecond}, web.Config{})
 	c := subscribe(t, srv, "/topics/leave", "")
 	if _, err := c.next(); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	// The handler notices the end of the request and unsubscribes; a
-	// publish then reaches nobody.
 	waitFor(t, func() bool { return h.Stats().Clients == 0 })
 	status, res := post(t, srv, "/topics/leave", "text/html", `<p id="x">x</p>`)
 	if status != http.StatusOK || res.Subscribers != 0 {
 		t.Fatalf("publish after the client left: %d, offered to %d subscribers, want 0", status, res.Subscribers)
+	}
+	if h.Stats().Pruned == 0 {
+		t.Fatal("the departed client was not counted as pruned")
 	}
 }
 
@@ -486,5 +490,43 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestStreamOverHTTP2 checks the path that cannot hijack: over HTTP/2 the
+// stream stays on the ResponseWriter, receives events, and is aborted (a
+// stream reset, not a clean end) at shutdown.
+func TestStreamOverHTTP2(t *testing.T) {
+	t.Parallel()
+	h, err := hub.New(hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := web.New(h, web.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	c := subscribe(t, srv, "/topics/h2", "")
+	if c.resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", c.resp.Proto)
+	}
+	if _, err := c.next(); err != nil {
+		t.Fatal(err)
+	}
+	id := publishHTML(t, srv, "h2", `<p id="h">2</p>`)
+	if ev, err := c.nextEvent(); err != nil || ev.ID != id {
+		t.Fatalf("got %+v (%v), want %s", ev, err, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.next(); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("after shutdown: %v, want a reset stream", err)
 	}
 }

@@ -64,7 +64,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 	}
 	defer sub.Close()
 
-	stream, err := sse.NewSSE(w, r, s.streams...)
+	var out http.ResponseWriter = w
+	raw, hijacked := hijack(w, r)
+	if hijacked {
+		defer raw.Close() // never a clean end: the client reconnects
+		out = raw
+	}
+	stream, err := sse.NewSSE(out, r, s.streams...)
 	if err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", slog.String(keyRemote, r.RemoteAddr), slog.Any("err", err))
 		return
@@ -80,7 +86,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 			return
 		case f, ok := <-frames:
 			if !ok {
-				s.abort(r, sub.Err())
+				s.abort(r, sub.Err(), hijacked)
+				return
 			}
 			batch := framesPool.Get().(*[][]byte)
 			*batch = append((*batch)[:0], f.Data)
@@ -92,7 +99,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 				return
 			}
 			if !open {
-				s.abort(r, sub.Err())
+				s.abort(r, sub.Err(), hijacked)
+				return
 			}
 		}
 	}
@@ -131,8 +139,10 @@ func (s *Server) write(stream *sse.Stream, frames [][]byte) bool {
 }
 
 // abort ends the response with an error the client notices, so that it
-// reconnects (with Last-Event-ID) instead of stopping.
-func (s *Server) abort(r *http.Request, reason error) {
+// reconnects (with Last-Event-ID) instead of stopping: a hijacked
+// connection is closed by the caller without the last chunk, any other
+// response is aborted by panicking with http.ErrAbortHandler.
+func (s *Server) abort(r *http.Request, reason error, hijacked bool) {
 	level := slog.LevelDebug
 	if errors.Is(reason, broadcast.ErrSlow) {
 		level = slog.LevelInfo
@@ -140,5 +150,7 @@ func (s *Server) abort(r *http.Request, reason error) {
 	s.log.LogAttrs(r.Context(), level, "subscriber aborted",
 		slog.String(keyRemote, r.RemoteAddr), slog.Any("reason", reason),
 		slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))
-	panic(http.ErrAbortHandler)
+	if !hijacked {
+		panic(http.ErrAbortHandler)
+	}
 }
