@@ -148,6 +148,13 @@ func seqOf(t testing.TB, id string) uint64 {
 // newServer starts a hub and its HTTP surface on a real loopback server.
 func newServer(t testing.TB, hc hub.Config, wc web.Config) (*httptest.Server, *hub.Hub) {
 	t.Helper()
+	h, s := newAPI(t, hc, wc)
+	return newTestServer(t, s, h), h
+}
+
+// newAPI makes a hub and its HTTP surface.
+func newAPI(t testing.TB, hc hub.Config, wc web.Config) (*hub.Hub, *web.Server) {
+	t.Helper()
 	h, err := hub.New(hc)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +163,7 @@ func newServer(t testing.TB, hc hub.Config, wc web.Config) (*httptest.Server, *h
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTestServer(t, s, h), h
+	return h, s
 }
 
 // newTestServer serves handler on loopback and shuts the hub and server

@@ -119,14 +119,7 @@ func TestBadPublishes(t *testing.T) {
 
 func TestHealthReadyAndMetrics(t *testing.T) {
 	t.Parallel()
-	h, err := hub.New(hub.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := web.New(h, web.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, s := newAPI(t, hub.Config{}, web.Config{})
 	srv := newTestServer(t, s, h)
 	get := func(path string) (int, string) {
 		resp, err := srv.Client().Get(srv.URL + path)

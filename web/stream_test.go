@@ -498,14 +498,7 @@ func waitFor(t testing.TB, cond func() bool) {
 // stream reset, not a clean end) at shutdown.
 func TestStreamOverHTTP2(t *testing.T) {
 	t.Parallel()
-	h, err := hub.New(hub.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := web.New(h, web.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, s := newAPI(t, hub.Config{}, web.Config{})
 	srv := httptest.NewUnstartedServer(s)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
