@@ -39,11 +39,11 @@ var _ http.ResponseWriter = (*rawStream)(nil)
 // holds none.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// hijack takes the connection of an HTTP/1.x request over. ok is false
-// when the connection cannot be hijacked (HTTP/2); the caller then keeps
-// using w.
+// hijack takes the connection of an HTTP/1.1 request over. ok is false
+// when the connection cannot be hijacked (HTTP/2) or the client may not
+// read chunked encoding (HTTP/1.0); the caller then keeps using w.
 func hijack(w http.ResponseWriter, r *http.Request) (*rawStream, bool) {
-	if r.ProtoMajor != 1 {
+	if !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
 		return nil, false
 	}
 	conn, _, err := http.NewResponseController(w).Hijack()
