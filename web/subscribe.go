@@ -57,6 +57,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		writeError(w, r, badField("topic", fmt.Errorf("%d topics, more than the limit of %d", len(topics), s.cfg.MaxTopicsPerSubscription)))
 		return
 	}
+	ip, refused := s.limits.acquire(r)
+	if refused != nil {
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, r, refused)
+		return
+	}
+	defer s.limits.release(ip)
 	sub, err := s.hub.Subscribe(topics, lastEventID(r))
 	if err != nil {
 		writeError(w, r, err)

@@ -41,6 +41,12 @@ type Config struct {
 	// MaxTopicsPerSubscription bounds the topics of one stream
 	// (DefaultMaxTopicsPerConn if zero).
 	MaxTopicsPerSubscription int
+	// MaxStreams bounds the open streams of the whole server; a subscribe
+	// past it gets 503 with Retry-After. Zero means no bound.
+	MaxStreams int
+	// MaxStreamsPerIP bounds the open streams of one client address; a
+	// subscribe past it gets 429 with Retry-After. Zero means no bound.
+	MaxStreamsPerIP int
 	// Logger receives request logs at Debug and errors at Error; nil
 	// discards them.
 	Logger *slog.Logger
@@ -54,6 +60,12 @@ func (c Config) Validate() error {
 	}
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write timeout %v: must not be negative", c.WriteTimeout))
+	}
+	if c.MaxStreams < 0 {
+		errs = append(errs, fmt.Errorf("max streams %d: must not be negative", c.MaxStreams))
+	}
+	if c.MaxStreamsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("max streams per IP %d: must not be negative", c.MaxStreamsPerIP))
 	}
 	if c.MaxTopicsPerSubscription < 0 {
 		errs = append(errs, fmt.Errorf("max topics per subscription %d: must not be negative", c.MaxTopicsPerSubscription))
@@ -92,6 +104,7 @@ type Server struct {
 	router  chi.Router
 	ready   atomic.Bool
 	streams []sse.Option
+	limits  streamLimits
 }
 
 // New returns the HTTP surface of h. It is ready (GET /readyz answers 200)
@@ -102,6 +115,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
+	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
 	s.ready.Store(true)
 	s.streams = []sse.Option{sse.WithWriteTimeout(cfg.WriteTimeout)}
 	if len(cfg.Compression) > 0 {

@@ -38,6 +38,8 @@ type config struct {
 	WriteTimeout      time.Duration
 	MaxBodyBytes      int64
 	MaxTopics         int
+	MaxStreams        int
+	MaxStreamsPerIP   int
 	Compression       []sse.Encoding
 	ShutdownGrace     time.Duration
 	ReadHeaderTimeout time.Duration
@@ -112,6 +114,8 @@ var settings = []setting{
 	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),
 	int64Setting("max-body-bytes", web.DefaultMaxBodyBytes, "largest publish body", func(c *config) *int64 { return &c.MaxBodyBytes }),
 	intSetting("max-topics-per-subscription", web.DefaultMaxTopicsPerConn, "topics one stream may follow", func(c *config) *int { return &c.MaxTopics }, 1),
+	intSetting("max-streams", 0, "open streams in all; past it subscribers get 503 (0: the open-file limit less 256)", func(c *config) *int { return &c.MaxStreams }, 0),
+	intSetting("max-streams-per-ip", 0, "open streams of one client address; past it 429 (0: no bound)", func(c *config) *int { return &c.MaxStreamsPerIP }, 0),
 	{"compression", "", "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", func(c *config, v string) error {
 		c.Compression = nil
 		for _, e := range strings.Split(v, ",") {

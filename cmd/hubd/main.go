@@ -54,7 +54,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	raiseFileLimit(log)
+	files := raiseFileLimit(log)
+	if cfg.MaxStreams == 0 && files > 512 {
+		cfg.MaxStreams = files - 256 // keep files for publishers, logs and the listener
+	}
 
 	historySize := cfg.HistorySize
 	if historySize <= 0 {
@@ -69,7 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	api, err := web.New(h, web.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
-		MaxTopicsPerSubscription: cfg.MaxTopics, Logger: log,
+		MaxTopicsPerSubscription: cfg.MaxTopics, MaxStreams: cfg.MaxStreams, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
+		Logger: log,
 	})
 	if err != nil {
 		return &configError{err}
@@ -87,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
-	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat)
+	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -157,18 +161,23 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// raiseFileLimit lifts the soft open-file limit to the hard one: each
-// subscriber holds a connection.
-func raiseFileLimit(log *slog.Logger) {
+// raiseFileLimit lifts the soft open-file limit to the hard one, since
+// each subscriber holds a connection, and returns the limit in force (0 if
+// unknown).
+func raiseFileLimit(log *slog.Logger) int {
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= lim.Max {
-		return
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
 	}
-	old := lim.Cur
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		log.Warn("cannot raise the open-file limit", "soft", old, "hard", lim.Max, "err", err)
-		return
+	if lim.Cur < lim.Max {
+		old := lim.Cur
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			log.Warn("cannot raise the open-file limit", "soft", old, "hard", lim.Max, "err", err)
+			lim.Cur = old
+		} else {
+			log.Debug("raised the open-file limit", "from", old, "to", lim.Max)
+		}
 	}
-	log.Debug("raised the open-file limit", "from", old, "to", lim.Max)
+	return int(min(lim.Cur, 1<<30))
 }

@@ -1,0 +1,56 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// refusal opens a stream that must be refused, and returns its status,
+// Retry-After and error text.
+func refusal(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 512)
+	n, _ := resp.Body.Read(buf)
+	b.Write(buf[:n])
+	return resp.StatusCode, resp.Header.Get("Retry-After"), b.String()
+}
+
+func TestStreamLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("whole server", func(t *testing.T) {
+		t.Parallel()
+		srv, h := newServer(t, hub.Config{Heartbeat: 20 * time.Millisecond}, web.Config{MaxStreams: 2})
+		a := subscribe(t, srv, "/topics/a", "")
+		subscribe(t, srv, "/topics/b", "")
+		status, retry, body := refusal(t, srv.URL+"/topics/c")
+		if status != http.StatusServiceUnavailable || retry == "" || !strings.Contains(body, "maximum of 2 streams") {
+			t.Fatalf("third stream: %d, Retry-After %q, %s", status, retry, body)
+		}
+		// A slot comes back when a stream ends (noticed by the next heartbeat).
+		a.Close()
+		waitFor(t, func() bool { return h.Stats().Clients == 1 })
+		subscribe(t, srv, "/topics/c", "")
+	})
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		srv, _ := newServer(t, hub.Config{}, web.Config{MaxStreamsPerIP: 1})
+		subscribe(t, srv, "/topics/a", "")
+		status, retry, body := refusal(t, srv.URL+"/topics/b")
+		if status != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "127.0.0.1 holds its maximum of 1 streams") {
+			t.Fatalf("second stream from one address: %d, Retry-After %q, %s", status, retry, body)
+		}
+		// Publishing is not a stream and is not limited by it.
+		publishHTML(t, srv, "a", `<p id="x">x</p>`)
+	})
+}
