@@ -81,8 +81,8 @@ type Stream struct {
 	comp       compressor
 	noDeadline bool      // the ResponseWriter cannot set write deadlines
 	deadline   time.Time // the write deadline in force
-	done       bool  // no more writes
-	cause      error // why the stream ended; nil after Close
+	done       bool      // no more writes
+	cause      error     // why the stream ended; nil after Close
 
 	closeOnce sync.Once
 	stopWatch func() bool
