@@ -14,6 +14,8 @@ COPY --from=build /out/hubd /hubd
 # 65532 is the distroless "nonroot" user; hubd needs no privileges.
 USER 65532:65532
 EXPOSE 8080
-# Inside a container the address must not be loopback-only.
-ENV HUBD_ADDR=0.0.0.0:8080
+# Inside a container the address must not be loopback-only. hubd has no
+# authorization yet, so it refuses a public address unless told to serve
+# anonymously: keep the container on a private network.
+ENV HUBD_ADDR=0.0.0.0:8080 HUBD_INSECURE_ANONYMOUS=true
 ENTRYPOINT ["/hubd"]

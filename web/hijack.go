@@ -52,7 +52,8 @@ func hijack(w http.ResponseWriter, r *http.Request) (*rawStream, bool) {
 	}
 	// The buffered reader may hold bytes the client sent after its request;
 	// a subscriber has nothing more to say, so they are ignored.
-	return &rawStream{conn: conn, header: http.Header{}}, true
+	// Headers set before the hijack (such as CORS) still apply.
+	return &rawStream{conn: conn, header: w.Header().Clone()}, true
 }
 
 func (s *rawStream) Header() http.Header { return s.header }

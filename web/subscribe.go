@@ -57,6 +57,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		writeError(w, r, badField("topic", fmt.Errorf("%d topics, more than the limit of %d", len(topics), s.cfg.MaxTopicsPerSubscription)))
 		return
 	}
+	s.allowOrigin(w, r)
 	ip, refused := s.limits.acquire(r)
 	if refused != nil {
 		w.Header().Set("Retry-After", retryAfter)

@@ -41,6 +41,11 @@ type Config struct {
 	// MaxTopicsPerSubscription bounds the topics of one stream
 	// (DefaultMaxTopicsPerConn if zero).
 	MaxTopicsPerSubscription int
+	// AllowedOrigins lists the page origins (such as
+	// "https://app.example.com") that may subscribe and publish from a
+	// browser; "*" allows any origin, without credentials. Empty allows
+	// none: same-origin pages only.
+	AllowedOrigins []string
 	// MaxStreams bounds the open streams of the whole server; a subscribe
 	// past it gets 503 with Retry-After. Zero means no bound.
 	MaxStreams int
@@ -133,7 +138,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	r.Get("/subscribe", s.handleSubscribeQuery)
 	r.Get("/topics/*", s.handleSubscribePath)
 	r.Group(func(r chi.Router) {
-		r.Use(middleware.RequestID, s.logRequests, middleware.Recoverer)
+		r.Use(middleware.RequestID, s.logRequests, middleware.Recoverer, s.cors)
 		r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})
@@ -155,7 +160,15 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 }
 
 // ServeHTTP routes a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// A CORS preflight (OPTIONS with Access-Control-Request-Method) is answered
+// for every path.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		s.handlePreflight(w, r)
+		return
+	}
+	s.router.ServeHTTP(w, r)
+}
 
 // SetReady sets what GET /readyz answers; hubd clears it when it starts
 // shutting down so that load balancers stop sending clients.

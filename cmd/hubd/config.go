@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -39,6 +40,8 @@ type config struct {
 	MaxBodyBytes      int64
 	MaxTopics         int
 	MaxStreams        int
+	AllowedOrigins    []string
+	InsecureAnonymous bool
 	MaxStreamsPerIP   int
 	Compression       []sse.Encoding
 	ShutdownGrace     time.Duration
@@ -56,8 +59,11 @@ type setting struct {
 	set             func(c *config, v string) error
 }
 
+// booleanSettings are the settings whose flag needs no value.
+var booleanSettings = map[string]bool{"insecure-anonymous": true}
+
 func intSetting(name string, def int, help string, dst func(*config) *int, min int) setting {
-	return setting{name, strconv.Itoa(def), help, func(c *config, v string) error {
+	return setting{name: name, def: strconv.Itoa(def), help: help, set: func(c *config, v string) error {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number", v)
@@ -71,7 +77,7 @@ func intSetting(name string, def int, help string, dst func(*config) *int, min i
 }
 
 func int64Setting(name string, def int64, help string, dst func(*config) *int64) setting {
-	return setting{name, strconv.FormatInt(def, 10), help, func(c *config, v string) error {
+	return setting{name: name, def: strconv.FormatInt(def, 10), help: help, set: func(c *config, v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number of bytes", v)
@@ -85,7 +91,7 @@ func int64Setting(name string, def int64, help string, dst func(*config) *int64)
 }
 
 func durationSetting(name string, def time.Duration, help string, dst func(*config) *time.Duration) setting {
-	return setting{name, def.String(), help, func(c *config, v string) error {
+	return setting{name: name, def: def.String(), help: help, set: func(c *config, v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("%q is not a duration such as 15s or 1m", v)
@@ -116,6 +122,28 @@ var settings = []setting{
 	intSetting("max-topics-per-subscription", web.DefaultMaxTopicsPerConn, "topics one stream may follow", func(c *config) *int { return &c.MaxTopics }, 1),
 	intSetting("max-streams", 0, "open streams in all; past it subscribers get 503 (0: the open-file limit less 256)", func(c *config) *int { return &c.MaxStreams }, 0),
 	intSetting("max-streams-per-ip", 0, "open streams of one client address; past it 429 (0: no bound)", func(c *config) *int { return &c.MaxStreamsPerIP }, 0),
+	{"cors-origins", "", "page origins allowed to subscribe and publish from a browser, comma separated (https://app.example); * for any; empty: same origin only", func(c *config, v string) error {
+		c.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimSpace(o)
+			switch {
+			case o == "":
+			case o == "*", strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"):
+				c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+			default:
+				return fmt.Errorf("%q is not an origin such as https://app.example", o)
+			}
+		}
+		return nil
+	}},
+	{"insecure-anonymous", "false", "serve anyone who can reach a non-loopback address, with no authorization", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		c.InsecureAnonymous = b
+		return nil
+	}},
 	{"compression", "", "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", func(c *config, v string) error {
 		c.Compression = nil
 		for _, e := range strings.Split(v, ",") {
@@ -173,10 +201,16 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 	configFile := fs.String("config", getenv("HUBD_CONFIG"), "YAML configuration file (env HUBD_CONFIG)")
 	flagged := map[string]string{}
 	for _, s := range settings {
-		fs.Func(s.name, fmt.Sprintf("%s (env %s, default %q)", s.help, envName(s.name), s.def), func(v string) error {
+		usage := fmt.Sprintf("%s (env %s, default %q)", s.help, envName(s.name), s.def)
+		keep := func(v string) error {
 			flagged[s.name] = v // parsed below, so that every error is reported
 			return nil
-		})
+		}
+		if booleanSettings[s.name] {
+			fs.BoolFunc(s.name, usage, keep)
+		} else {
+			fs.Func(s.name, usage, keep)
+		}
 	}
 	fs.Usage = func() {
 		fmt.Fprintln(help, "Usage: hubd [flags]\n       hubd version\n\nEvery flag can also be set by its HUBD_ environment variable or a key of the -config file.\nA flag wins over the environment, which wins over the file.\n\nFlags:")
@@ -230,10 +264,27 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 			apply(s.name, v, "flag -"+s.name)
 		}
 	}
+	if len(errs) == 0 && !c.InsecureAnonymous && !loopbackAddr(c.Addr) {
+		errs = append(errs, fmt.Errorf("addr %s is not a loopback address, and hubd has no authorization yet: "+
+			"anyone who reaches it could publish; pass -insecure-anonymous (HUBD_INSECURE_ANONYMOUS=true) to serve it anyway", c.Addr))
+	}
 	if len(errs) > 0 {
 		return nil, &configError{errors.Join(errs...)}
 	}
 	return c, nil
+}
+
+// loopbackAddr reports whether addr listens on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

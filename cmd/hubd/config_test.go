@@ -88,6 +88,9 @@ func TestConfigErrors(t *testing.T) {
 		{"stray argument", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
 		{"bad level", []string{"-log-level", "loud"}, nil, []string{"log-level (from flag -log-level)"}},
 		{"client buffer", []string{"-client-buffer", "0", "-addr", "nocolon"}, nil, []string{"client-buffer", "0 is less than 1", `addr (from flag -addr): "nocolon"`}},
+		{"public address without authorization", []string{"-addr", "0.0.0.0:8080"}, nil, []string{"addr 0.0.0.0:8080 is not a loopback address", "-insecure-anonymous"}},
+		{"public address from env", nil, map[string]string{"HUBD_ADDR": "192.0.2.1:80"}, []string{"not a loopback address"}},
+		{"bad origin", []string{"-cors-origins", "app.example"}, nil, []string{`cors-origins (from flag -cors-origins): "app.example"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,5 +106,22 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigPublicAddress(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"-addr", "0.0.0.0:8080", "-insecure-anonymous"},
+		{"-addr", "localhost:8080"},
+		{"-addr", "[::1]:8080"},
+	} {
+		if _, err := loadConfig(args, env(nil), io.Discard); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	c, err := loadConfig([]string{"-cors-origins", "https://a.example/, http://b.example:3000"}, env(nil), io.Discard)
+	if err != nil || len(c.AllowedOrigins) != 2 || c.AllowedOrigins[0] != "https://a.example" {
+		t.Errorf("cors origins: %v %v", c, err)
 	}
 }

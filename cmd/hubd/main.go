@@ -73,7 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api, err := web.New(h, web.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
 		MaxTopicsPerSubscription: cfg.MaxTopics, MaxStreams: cfg.MaxStreams, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
-		Logger: log,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Logger:         log,
 	})
 	if err != nil {
 		return &configError{err}
@@ -90,6 +91,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	url := "http://" + ln.Addr().String() + "/"
+	if cfg.InsecureAnonymous {
+		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization", "addr", ln.Addr().String())
+	} else {
+		log.Info("no authorization: listening on loopback only", "addr", ln.Addr().String())
+	}
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
 	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
 
