@@ -27,6 +27,9 @@ const (
 	DefaultShutdownGrace     = 10 * time.Second
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
+	// DefaultHTTP2MaxStreams lets one browser tab set open many streams
+	// over one connection (HTTP/1.1 allows six connections per host).
+	DefaultHTTP2MaxStreams = 250
 )
 
 // config is every setting of hubd.
@@ -42,6 +45,9 @@ type config struct {
 	MaxStreams        int
 	AllowedOrigins    []string
 	InsecureAnonymous bool
+	TLSCert, TLSKey   string
+	H2C               bool
+	HTTP2MaxStreams   int
 	MaxStreamsPerIP   int
 	Compression       []sse.Encoding
 	ShutdownGrace     time.Duration
@@ -60,7 +66,7 @@ type setting struct {
 }
 
 // booleanSettings are the settings whose flag needs no value.
-var booleanSettings = map[string]bool{"insecure-anonymous": true}
+var booleanSettings = map[string]bool{"insecure-anonymous": true, "h2c": true}
 
 func intSetting(name string, def int, help string, dst func(*config) *int, min int) setting {
 	return setting{name: name, def: strconv.Itoa(def), help: help, set: func(c *config, v string) error {
@@ -144,6 +150,23 @@ var settings = []setting{
 		c.InsecureAnonymous = b
 		return nil
 	}},
+	{"tls-cert", "", "TLS certificate file (PEM); with tls-key it turns on HTTPS and HTTP/2; reloaded on SIGHUP", func(c *config, v string) error {
+		c.TLSCert = v
+		return nil
+	}},
+	{"tls-key", "", "TLS private key file (PEM) for tls-cert", func(c *config, v string) error {
+		c.TLSKey = v
+		return nil
+	}},
+	{"h2c", "false", "serve cleartext HTTP/2 as well, for a proxy that speaks it", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		c.H2C = b
+		return nil
+	}},
+	intSetting("http2-max-streams", DefaultHTTP2MaxStreams, "concurrent streams one HTTP/2 connection may open", func(c *config) *int { return &c.HTTP2MaxStreams }, 1),
 	{"compression", "", "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", func(c *config, v string) error {
 		c.Compression = nil
 		for _, e := range strings.Split(v, ",") {
@@ -263,6 +286,9 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		if v, ok := flagged[s.name]; ok {
 			apply(s.name, v, "flag -"+s.name)
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, fmt.Errorf("tls-cert %q and tls-key %q: give both or neither", c.TLSCert, c.TLSKey))
 	}
 	if len(errs) == 0 && !c.InsecureAnonymous && !loopbackAddr(c.Addr) {
 		errs = append(errs, fmt.Errorf("addr %s is not a loopback address, and hubd has no authorization yet: "+

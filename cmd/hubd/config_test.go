@@ -90,6 +90,7 @@ func TestConfigErrors(t *testing.T) {
 		{"client buffer", []string{"-client-buffer", "0", "-addr", "nocolon"}, nil, []string{"client-buffer", "0 is less than 1", `addr (from flag -addr): "nocolon"`}},
 		{"public address without authorization", []string{"-addr", "0.0.0.0:8080"}, nil, []string{"addr 0.0.0.0:8080 is not a loopback address", "-insecure-anonymous"}},
 		{"public address from env", nil, map[string]string{"HUBD_ADDR": "192.0.2.1:80"}, []string{"not a loopback address"}},
+		{"cert without key", []string{"-tls-cert", "c.pem"}, nil, []string{`tls-cert "c.pem" and tls-key "": give both or neither`}},
 		{"bad origin", []string{"-cors-origins", "app.example"}, nil, []string{`cors-origins (from flag -cors-origins): "app.example"`}},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &configError{err}
 	}
 
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := listen(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -89,8 +92,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: cfg.HTTP2MaxStreams},
+		Protocols:         new(http.Protocols),
 	}
-	url := "http://" + ln.Addr().String() + "/"
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(cfg.H2C)
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		certs, err := newCertStore(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return &configError{err}
+		}
+		srv.Protocols.SetHTTP2(true)
+		srv.TLSConfig = certs.tlsConfig()
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		reloads := make(chan struct{})
+		go func() { // forwards SIGHUP until run returns
+			defer close(reloads)
+			for {
+				select {
+				case <-hup:
+					reloads <- struct{}{}
+				case <-ctx.Done():
+					signal.Stop(hup)
+					return
+				}
+			}
+		}()
+		go certs.reloadOnSignal(reloads, log) // ends when reloads closes
+	}
+	url := scheme + "://" + ln.Addr().String() + "/"
 	if cfg.InsecureAnonymous {
 		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization", "addr", ln.Addr().String())
 	} else {
@@ -99,8 +134,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
 	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }() // ends when srv is shut down or closed
 
