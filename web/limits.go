@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 )
 
@@ -19,24 +21,23 @@ type streamLimits struct {
 // retryAfter is what a refused subscriber is told to wait, in seconds.
 const retryAfter = "5"
 
-// acquire takes a stream slot for the client of r, or says why it cannot:
+// acquire takes a stream slot for the client at ip, or says why it cannot:
 // a 503 when the server is full, a 429 when this address has its share.
 // A taken slot is given back with release.
-func (l *streamLimits) acquire(r *http.Request) (ip string, err *apiError) {
-	ip = clientIP(r)
+func (l *streamLimits) acquire(ip string) *apiError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.open >= l.max {
-		return "", &apiError{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("the hub holds its maximum of %d streams; retry later", l.max)}
+		return &apiError{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("the hub holds its maximum of %d streams; retry later", l.max)}
 	}
 	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
-		return "", &apiError{Status: http.StatusTooManyRequests, Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
+		return &apiError{Status: http.StatusTooManyRequests, Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
 	}
 	l.open++
 	if l.perIP > 0 {
 		l.byIP[ip]++
 	}
-	return ip, nil
+	return nil
 }
 
 func (l *streamLimits) release(ip string) {
@@ -50,12 +51,42 @@ func (l *streamLimits) release(ip string) {
 	}
 }
 
-// clientIP is the address the request came from (proxies are not trusted
-// here: X-Forwarded-For is ignored).
-func clientIP(r *http.Request) string {
+// clientIP is the address the request came from. When the peer is a
+// trusted proxy, it is the right-most address of X-Forwarded-For that is
+// not itself a trusted proxy (addresses further left could be forged by the
+// client).
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // a malformed entry: stop at the last address we trust
+		}
+		if !s.trusted(hop) {
+			return hop
+		}
+		host = hop
 	}
 	return host
+}
+
+func (s *Server) trusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

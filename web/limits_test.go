@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +55,42 @@ func TestStreamLimits(t *testing.T) {
 		// Publishing is not a stream and is not limited by it.
 		publishHTML(t, srv, "a", `<p id="x">x</p>`)
 	})
+}
+
+// TestTrustedProxies checks which address counts as the client's for the
+// per-address limit: X-Forwarded-For only from a trusted proxy, and then
+// its right-most untrusted entry.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, hub.Config{}, web.Config{MaxStreamsPerIP: 1,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}})
+	open := func(xff string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/topics/p", nil)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		resp, err := srv.Client().Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			b := make([]byte, 256)
+			n, _ := resp.Body.Read(b)
+			return resp.StatusCode, string(b[:n])
+		}
+		return resp.StatusCode, ""
+	}
+	if code, _ := open("198.51.100.7"); code != 200 {
+		t.Fatalf("first stream of 198.51.100.7: %d", code)
+	}
+	if code, body := open("203.0.113.9, 198.51.100.7, 10.1.2.3"); code != 429 || !strings.Contains(body, "198.51.100.7 holds") {
+		t.Fatalf("second stream of 198.51.100.7 through two proxies: %d %s", code, body)
+	}
+	if code, _ := open("198.51.100.8"); code != 200 {
+		t.Fatalf("first stream of another client: %d", code)
+	}
 }

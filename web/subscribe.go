@@ -58,7 +58,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		return
 	}
 	s.allowOrigin(w, r)
-	ip, refused := s.limits.acquire(r)
+	ip := s.clientIP(r)
+	refused := s.limits.acquire(ip)
 	if refused != nil {
 		w.Header().Set("Retry-After", retryAfter)
 		writeError(w, r, refused)
@@ -80,7 +81,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 	}
 	stream, err := sse.NewSSE(out, r, s.streams...)
 	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", slog.String(keyRemote, r.RemoteAddr), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", slog.String(keyRemote, s.clientIP(r)), slog.Any("err", err))
 		return
 	}
 	if !s.write(stream, sub.Replay) {
@@ -156,7 +157,7 @@ func (s *Server) abort(r *http.Request, reason error, hijacked bool) {
 		level = slog.LevelInfo
 	}
 	s.log.LogAttrs(r.Context(), level, "subscriber aborted",
-		slog.String(keyRemote, r.RemoteAddr), slog.Any("reason", reason),
+		slog.String(keyRemote, s.clientIP(r)), slog.Any("reason", reason),
 		slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))
 	if !hijacked {
 		panic(http.ErrAbortHandler)

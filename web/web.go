@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,9 @@ type Config struct {
 	// browser; "*" allows any origin, without credentials. Empty allows
 	// none: same-origin pages only.
 	AllowedOrigins []string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// when telling client addresses apart (for MaxStreamsPerIP and logs).
+	TrustedProxies []netip.Prefix
 	// MaxStreams bounds the open streams of the whole server; a subscribe
 	// past it gets 503 with Retry-After. Zero means no bound.
 	MaxStreams int

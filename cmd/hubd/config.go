@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -44,6 +45,7 @@ type config struct {
 	MaxTopics         int
 	MaxStreams        int
 	AllowedOrigins    []string
+	TrustedProxies    []netip.Prefix
 	InsecureAnonymous bool
 	TLSCert, TLSKey   string
 	H2C               bool
@@ -139,6 +141,28 @@ var settings = []setting{
 			default:
 				return fmt.Errorf("%q is not an origin such as https://app.example", o)
 			}
+		}
+		return nil
+	}},
+	{"trusted-proxies", "", "proxies (addresses or CIDR prefixes, comma separated) whose X-Forwarded-For names the client", func(c *config, v string) error {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if !strings.Contains(p, "/") {
+				a, err := netip.ParseAddr(p)
+				if err != nil {
+					return fmt.Errorf("%q is not an address or prefix", p)
+				}
+				p = netip.PrefixFrom(a, a.BitLen()).String()
+			}
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				return fmt.Errorf("%q is not an address or prefix", p)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 		}
 		return nil
 	}},

@@ -91,6 +91,7 @@ func TestConfigErrors(t *testing.T) {
 		{"public address without authorization", []string{"-addr", "0.0.0.0:8080"}, nil, []string{"addr 0.0.0.0:8080 is not a loopback address", "-insecure-anonymous"}},
 		{"public address from env", nil, map[string]string{"HUBD_ADDR": "192.0.2.1:80"}, []string{"not a loopback address"}},
 		{"cert without key", []string{"-tls-cert", "c.pem"}, nil, []string{`tls-cert "c.pem" and tls-key "": give both or neither`}},
+		{"bad proxy", []string{"-trusted-proxies", "10.0.0.0/8, proxy.local"}, nil, []string{`trusted-proxies (from flag -trusted-proxies): "proxy.local"`}},
 		{"bad origin", []string{"-cors-origins", "app.example"}, nil, []string{`cors-origins (from flag -cors-origins): "app.example"`}},
 	}
 	for _, tt := range tests {
@@ -121,7 +122,11 @@ func TestConfigPublicAddress(t *testing.T) {
 			t.Errorf("%v: %v", args, err)
 		}
 	}
-	c, err := loadConfig([]string{"-cors-origins", "https://a.example/, http://b.example:3000"}, env(nil), io.Discard)
+	c, err := loadConfig([]string{"-trusted-proxies", "10.0.0.1, 192.168.0.0/16"}, env(nil), io.Discard)
+	if err != nil || len(c.TrustedProxies) != 2 || c.TrustedProxies[0].String() != "10.0.0.1/32" {
+		t.Errorf("trusted proxies: %v %v", c, err)
+	}
+	c, err = loadConfig([]string{"-cors-origins", "https://a.example/, http://b.example:3000"}, env(nil), io.Discard)
 	if err != nil || len(c.AllowedOrigins) != 2 || c.AllowedOrigins[0] != "https://a.example" {
 		t.Errorf("cors origins: %v %v", c, err)
 	}

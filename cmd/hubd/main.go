@@ -74,8 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api, err := web.New(h, web.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
 		MaxTopicsPerSubscription: cfg.MaxTopics, MaxStreams: cfg.MaxStreams, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
-		AllowedOrigins: cfg.AllowedOrigins,
-		Logger:         log,
+		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
+		Logger: log,
 	})
 	if err != nil {
 		return &configError{err}
