@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +49,11 @@ type Config struct {
 	// browser; "*" allows any origin, without credentials. Empty allows
 	// none: same-origin pages only.
 	AllowedOrigins []string
+	// DatastarClient is where the pages load the Datastar client from: an
+	// http:// or https:// URL, or the name of a local file, which hubd then
+	// serves at /datastar.js for installs without internet. Empty means
+	// sse.DatastarCDN.
+	DatastarClient string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// when telling client addresses apart (for MaxStreamsPerIP and logs).
 	TrustedProxies []netip.Prefix
@@ -107,13 +114,15 @@ func (c Config) withDefaults() Config {
 
 // Server serves hubd's HTTP API for one hub.
 type Server struct {
-	hub     *hub.Hub
-	cfg     Config
-	log     *slog.Logger
-	router  chi.Router
-	ready   atomic.Bool
-	streams []sse.Option
-	limits  streamLimits
+	hub      *hub.Hub
+	cfg      Config
+	log      *slog.Logger
+	router   chi.Router
+	ready    atomic.Bool
+	streams  []sse.Option
+	limits   streamLimits
+	client   string // the URL pages load Datastar from
+	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
 }
 
 // New returns the HTTP surface of h. It is ready (GET /readyz answers 200)
@@ -125,6 +134,18 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
+	switch c := cfg.DatastarClient; {
+	case c == "":
+		s.client = sse.DatastarCDN
+	case strings.HasPrefix(c, "http://"), strings.HasPrefix(c, "https://"):
+		s.client = c
+	default:
+		js, err := os.ReadFile(c)
+		if err != nil {
+			return nil, fmt.Errorf("web config: datastar client: %w", err)
+		}
+		s.client, s.clientJS = "/datastar.js", js
+	}
 	s.ready.Store(true)
 	s.streams = []sse.Option{sse.WithWriteTimeout(cfg.WriteTimeout)}
 	if len(cfg.Compression) > 0 {
@@ -152,6 +173,9 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		r.Post("/publish", s.handleBatch)
 		r.Get("/", s.handleIndex)
 		r.Get("/openapi.yaml", handleOpenAPI)
+		if s.clientJS != nil {
+			r.Get("/datastar.js", s.handleClientJS)
+		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &apiError{Status: http.StatusNotFound, Msg: "no such endpoint: " + r.Method + " " + r.URL.Path})

@@ -45,6 +45,7 @@ type config struct {
 	MaxTopics         int
 	MaxStreams        int
 	AllowedOrigins    []string
+	DatastarClient    string
 	TrustedProxies    []netip.Prefix
 	InsecureAnonymous bool
 	TLSCert, TLSKey   string
@@ -142,6 +143,10 @@ var settings = []setting{
 				return fmt.Errorf("%q is not an origin such as https://app.example", o)
 			}
 		}
+		return nil
+	}},
+	{"datastar-client", "", "where pages load the Datastar client: an https:// URL, or a local file hubd serves at /datastar.js (default: the pinned CDN URL)", func(c *config, v string) error {
+		c.DatastarClient = v
 		return nil
 	}},
 	{"trusted-proxies", "", "proxies (addresses or CIDR prefixes, comma separated) whose X-Forwarded-For names the client", func(c *config, v string) error {
