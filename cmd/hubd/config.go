@@ -66,10 +66,19 @@ type config struct {
 type setting struct {
 	name, def, help string
 	set             func(c *config, v string) error
+	boolean         bool // its flag needs no value
 }
 
-// booleanSettings are the settings whose flag needs no value.
-var booleanSettings = map[string]bool{"insecure-anonymous": true, "h2c": true}
+func boolSetting(name, help string, dst func(*config) *bool) setting {
+	return setting{name: name, def: "false", help: help, boolean: true, set: func(c *config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*dst(c) = b
+		return nil
+	}}
+}
 
 func intSetting(name string, def int, help string, dst func(*config) *int, min int) setting {
 	return setting{name: name, def: strconv.Itoa(def), help: help, set: func(c *config, v string) error {
@@ -115,7 +124,7 @@ func durationSetting(name string, def time.Duration, help string, dst func(*conf
 
 // settings lists every setting, in the order -help shows them.
 var settings = []setting{
-	{"addr", DefaultAddr, "address to listen on", func(c *config, v string) error {
+	{name: "addr", def: DefaultAddr, help: "address to listen on", set: func(c *config, v string) error {
 		if !strings.Contains(v, ":") {
 			return fmt.Errorf("%q is not host:port", v)
 		}
@@ -131,7 +140,7 @@ var settings = []setting{
 	intSetting("max-topics-per-subscription", web.DefaultMaxTopicsPerConn, "topics one stream may follow", func(c *config) *int { return &c.MaxTopics }, 1),
 	intSetting("max-streams", 0, "open streams in all; past it subscribers get 503 (0: the open-file limit less 256)", func(c *config) *int { return &c.MaxStreams }, 0),
 	intSetting("max-streams-per-ip", 0, "open streams of one client address; past it 429 (0: no bound)", func(c *config) *int { return &c.MaxStreamsPerIP }, 0),
-	{"cors-origins", "", "page origins allowed to subscribe and publish from a browser, comma separated (https://app.example); * for any; empty: same origin only", func(c *config, v string) error {
+	{name: "cors-origins", def: "", help: "page origins allowed to subscribe and publish from a browser, comma separated (https://app.example); * for any; empty: same origin only", set: func(c *config, v string) error {
 		c.AllowedOrigins = nil
 		for _, o := range strings.Split(v, ",") {
 			o = strings.TrimSpace(o)
@@ -145,11 +154,11 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"datastar-client", "", "where pages load the Datastar client: an https:// URL, or a local file hubd serves at /datastar.js (default: the pinned CDN URL)", func(c *config, v string) error {
+	{name: "datastar-client", def: "", help: "where pages load the Datastar client: an https:// URL, or a local file hubd serves at /datastar.js (default: the pinned CDN URL)", set: func(c *config, v string) error {
 		c.DatastarClient = v
 		return nil
 	}},
-	{"trusted-proxies", "", "proxies (addresses or CIDR prefixes, comma separated) whose X-Forwarded-For names the client", func(c *config, v string) error {
+	{name: "trusted-proxies", def: "", help: "proxies (addresses or CIDR prefixes, comma separated) whose X-Forwarded-For names the client", set: func(c *config, v string) error {
 		c.TrustedProxies = nil
 		for _, p := range strings.Split(v, ",") {
 			p = strings.TrimSpace(p)
@@ -171,32 +180,18 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"insecure-anonymous", "false", "serve anyone who can reach a non-loopback address, with no authorization", func(c *config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		c.InsecureAnonymous = b
-		return nil
-	}},
-	{"tls-cert", "", "TLS certificate file (PEM); with tls-key it turns on HTTPS and HTTP/2; reloaded on SIGHUP", func(c *config, v string) error {
+	boolSetting("insecure-anonymous", "serve anyone who can reach a non-loopback address, with no authorization", func(c *config) *bool { return &c.InsecureAnonymous }),
+	{name: "tls-cert", def: "", help: "TLS certificate file (PEM); with tls-key it turns on HTTPS and HTTP/2; reloaded on SIGHUP", set: func(c *config, v string) error {
 		c.TLSCert = v
 		return nil
 	}},
-	{"tls-key", "", "TLS private key file (PEM) for tls-cert", func(c *config, v string) error {
+	{name: "tls-key", def: "", help: "TLS private key file (PEM) for tls-cert", set: func(c *config, v string) error {
 		c.TLSKey = v
 		return nil
 	}},
-	{"h2c", "false", "serve cleartext HTTP/2 as well, for a proxy that speaks it", func(c *config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		c.H2C = b
-		return nil
-	}},
+	boolSetting("h2c", "serve cleartext HTTP/2 as well, for a proxy that speaks it", func(c *config) *bool { return &c.H2C }),
 	intSetting("http2-max-streams", DefaultHTTP2MaxStreams, "concurrent streams one HTTP/2 connection may open", func(c *config) *int { return &c.HTTP2MaxStreams }, 1),
-	{"compression", "", "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", func(c *config, v string) error {
+	{name: "compression", def: "", help: "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", set: func(c *config, v string) error {
 		c.Compression = nil
 		for _, e := range strings.Split(v, ",") {
 			switch enc := sse.Encoding(strings.TrimSpace(e)); enc {
@@ -212,10 +207,10 @@ var settings = []setting{
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
 	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
 	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),
-	{"log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
+	{name: "log-level", def: "info", help: "debug, info, warn or error", set: func(c *config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},
-	{"log-format", "auto", "auto (text on a terminal, JSON otherwise), text or json", func(c *config, v string) error {
+	{name: "log-format", def: "auto", help: "auto (text on a terminal, JSON otherwise), text or json", set: func(c *config, v string) error {
 		switch v {
 		case "auto", "text", "json":
 			c.LogFormat = v
@@ -258,7 +253,7 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 			flagged[s.name] = v // parsed below, so that every error is reported
 			return nil
 		}
-		if booleanSettings[s.name] {
+		if s.boolean {
 			fs.BoolFunc(s.name, usage, keep)
 		} else {
 			fs.Func(s.name, usage, keep)
