@@ -431,14 +431,12 @@ func TestSubscribeReplay(t *testing.T) {
 	}
 }
 
-func TestHistorySize(t *testing.T) {
-	t.Parallel()
-	h := newHub(t, hub.Config{HistorySize: 3})
-	live := subscribe(t, h, "", "t")
-	publish(t, h, 5, "t")
+// keptLastThree reads the five events live received and checks that the
+// history holds exactly the last three; it returns the frame of event seq.
+func keptLastThree(t *testing.T, h *hub.Hub, live *hub.Subscription) func(seq int) []byte {
+	t.Helper()
 	frames, _ := receive(live)
 	ev := func(seq int) []byte { return frames[seq-1].Data }
-
 	st := h.Stats()
 	if st.HistoryLen != 3 {
 		t.Errorf("HistoryLen = %d, want 3", st.HistoryLen)
@@ -446,6 +444,15 @@ func TestHistorySize(t *testing.T) {
 	if want := int64(len(ev(3)) + len(ev(4)) + len(ev(5))); st.HistoryBytes != want {
 		t.Errorf("HistoryBytes = %d, want %d", st.HistoryBytes, want)
 	}
+	return ev
+}
+
+func TestHistorySize(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, hub.Config{HistorySize: 3})
+	live := subscribe(t, h, "", "t")
+	publish(t, h, 5, "t")
+	ev := keptLastThree(t, h, live)
 	if got := h.Topics(0); len(got) != 1 || got[0].History != 3 {
 		t.Errorf("Topics = %+v, want t with 3 events of history", got)
 	}
@@ -488,16 +495,7 @@ func TestHistoryBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	frames, _ := receive(live)
-	ev := func(seq int) []byte { return frames[seq-1].Data }
-
-	st := h.Stats()
-	if st.HistoryLen != 3 {
-		t.Errorf("HistoryLen = %d, want 3", st.HistoryLen)
-	}
-	if want := int64(len(ev(3)) + len(ev(4)) + len(ev(5))); st.HistoryBytes != want {
-		t.Errorf("HistoryBytes = %d, want %d", st.HistoryBytes, want)
-	}
+	ev := keptLastThree(t, h, live)
 
 	t.Run("trimmed range", func(t *testing.T) {
 		s := subscribe(t, h, h.EventID(1), "t")
