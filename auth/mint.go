@@ -18,7 +18,7 @@ import (
 type Token struct {
 	Subject string
 	Grants  Grants
-	TTL     time.Duration // zero: no expiry
+	TTL     time.Duration // exp is the issue time plus TTL; zero: no exp
 	ID      string        // the jti claim, if not empty
 }
 
@@ -60,7 +60,7 @@ func Mint(t Token, key any, now time.Time) (string, error) {
 	c := Claims{Hubd: t.Grants}
 	c.Subject, c.ID = t.Subject, t.ID
 	c.IssuedAt = jwt.NewNumericDate(now)
-	if t.TTL > 0 {
+	if t.TTL != 0 {
 		c.ExpiresAt = jwt.NewNumericDate(now.Add(t.TTL))
 	}
 	return jwt.NewWithClaims(method, c).SignedString(key)

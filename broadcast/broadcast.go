@@ -33,6 +33,9 @@ type Frame struct {
 	// and other control frames) is always offered.
 	ID   uint64
 	Data []byte
+	// Private frames go only to the subscribers a group holds as
+	// privileged (see Group.AddPrivileged).
+	Private bool
 }
 
 // Subscriber is the receiving end of a fan-out: a bounded channel of frames.
@@ -95,6 +98,7 @@ func (s *Subscriber) Close(reason error) {
 // subscribers of one topic.
 type Group struct {
 	subs map[*Subscriber]struct{}
+	priv map[*Subscriber]struct{} // the members that also get private frames
 }
 
 // Add puts s in the group.
@@ -105,8 +109,20 @@ func (g *Group) Add(s *Subscriber) {
 	g.subs[s] = struct{}{}
 }
 
+// AddPrivileged puts s in the group, to receive its private frames too.
+func (g *Group) AddPrivileged(s *Subscriber) {
+	g.Add(s)
+	if g.priv == nil {
+		g.priv = make(map[*Subscriber]struct{})
+	}
+	g.priv[s] = struct{}{}
+}
+
 // Remove takes s out of the group.
-func (g *Group) Remove(s *Subscriber) { delete(g.subs, s) }
+func (g *Group) Remove(s *Subscriber) {
+	delete(g.subs, s)
+	delete(g.priv, s)
+}
 
 // Len returns the number of subscribers in the group.
 func (g *Group) Len() int { return len(g.subs) }
@@ -124,18 +140,23 @@ type Result struct {
 	Evicted []*Subscriber // subscribers closed with ErrSlow by this frame
 }
 
-// Broadcast offers f to every subscriber of the group. Evicted subscribers
-// are appended to res.Evicted and removed from the group; removing them
-// from other groups is the owner's job.
+// Broadcast offers f to every subscriber of the group, or if f is private
+// to its privileged subscribers only. Evicted subscribers are appended to
+// res.Evicted and removed from the group; removing them from other groups
+// is the owner's job.
 func (g *Group) Broadcast(f *Frame, res *Result) {
-	for s := range g.subs {
+	to := g.subs
+	if f.Private {
+		to = g.priv
+	}
+	for s := range to {
 		queued, evicted := s.Offer(f)
 		if queued {
 			res.Queued++
 		}
 		if evicted {
 			res.Evicted = append(res.Evicted, s)
-			delete(g.subs, s)
+			g.Remove(s)
 		}
 	}
 }

@@ -173,6 +173,17 @@ type Published struct {
 // nothing is published and the error names it. Publish never waits for a
 // subscriber: one whose buffer is full is evicted.
 func (h *Hub) Publish(topics []string, events ...sse.Eventer) (Published, error) {
+	return h.publish(topics, false, events)
+}
+
+// PublishPrivate publishes as Publish does, but its events reach (live and
+// in replay) only the subscribers that were granted private access to one
+// of topics when they subscribed (see WithPrivate).
+func (h *Hub) PublishPrivate(topics []string, events ...sse.Eventer) (Published, error) {
+	return h.publish(topics, true, events)
+}
+
+func (h *Hub) publish(topics []string, private bool, events []sse.Eventer) (Published, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
 		return Published{}, err
@@ -200,7 +211,7 @@ func (h *Hub) Publish(topics []string, events ...sse.Eventer) (Published, error)
 	h.mu.Lock()
 	for i, buf := range bufs {
 		h.seq++
-		f := &broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq)}
+		f := &broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}
 		out.IDs[i] = h.EventID(h.seq)
 		res.Queued, res.Evicted = 0, res.Evicted[:0]
 		for _, name := range topics {
@@ -329,7 +340,24 @@ type Subscription struct {
 	// Missed reports that events after the client's Last-Event-ID can no
 	// longer be replayed.
 	Missed bool
-	once   sync.Once
+	// Private are the topics whose private events this subscription gets.
+	Private []string
+	once    sync.Once
+}
+
+// SubscribeOption changes how Subscribe registers a client.
+type SubscribeOption func(*Subscription)
+
+// WithPrivate grants the subscription the private events of each of its
+// topics for which allowed returns true.
+func WithPrivate(allowed func(topic string) bool) SubscribeOption {
+	return func(s *Subscription) {
+		for _, t := range s.Topics {
+			if allowed(t) {
+				s.Private = append(s.Private, t)
+			}
+		}
+	}
 }
 
 // C returns the channel of live frames. It is closed when the hub evicts
@@ -358,7 +386,7 @@ func (s *Subscription) Close() {
 // last event the client received ("" for a new client): the subscription's
 // Replay then holds every later event of its topics, and C every event
 // published after Subscribe returns, with no gap and no repeat.
-func (h *Hub) Subscribe(topics []string, lastEventID string) (*Subscription, error) {
+func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
 		return nil, err
@@ -368,14 +396,23 @@ func (h *Hub) Subscribe(topics []string, lastEventID string) (*Subscription, err
 		last, known = h.parseEventID(lastEventID)
 	}
 
+	granted := &Subscription{Topics: topics} // options run outside the lock
+	for _, o := range opts {
+		o(granted)
+	}
+
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
 		return nil, ErrClosed
 	}
-	sub := &Subscription{hub: h, Topics: topics, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
+	sub := &Subscription{hub: h, Topics: topics, Private: granted.Private, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
 	for _, name := range topics {
-		h.topicLocked(name).group.Add(sub.sub)
+		if slices.Contains(sub.Private, name) {
+			h.topicLocked(name).group.AddPrivileged(sub.sub)
+		} else {
+			h.topicLocked(name).group.Add(sub.sub)
+		}
 	}
 	h.clients[sub.sub] = sub
 	h.active.Add(1)
@@ -389,7 +426,7 @@ func (h *Hub) Subscribe(topics []string, lastEventID string) (*Subscription, err
 				}
 			}
 			h.hist.since(last, func(e *entry) {
-				if sharesTopic(e.topics, topics) {
+				if sharesTopic(e.topics, topics) && (!e.frame.Private || sharesTopic(e.topics, sub.Private)) {
 					sub.Replay = append(sub.Replay, e.frame.Data)
 				}
 			})

@@ -53,11 +53,19 @@ func trySubscribe(srv *httptest.Server, path, lastID string) (*sseClient, error)
 
 // trySubscribeCtx opens a stream that ends when ctx does.
 func trySubscribeCtx(ctx context.Context, srv *httptest.Server, path, lastID string) (*sseClient, error) {
+	return trySubscribeWith(ctx, srv, path, lastID, nil)
+}
+
+// trySubscribeWith opens a stream with extra request headers.
+func trySubscribeWith(ctx context.Context, srv *httptest.Server, path, lastID string, header http.Header) (*sseClient, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
 	if err != nil {
 		cancel()
 		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Datastar-Request", "true")

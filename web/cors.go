@@ -11,7 +11,7 @@ import (
 var corsHeaders = strings.Join([]string{
 	"Datastar-Request", "Last-Event-ID", "Content-Type", "Authorization",
 	"Datastar-Selector", "Datastar-Mode", "Datastar-Use-View-Transition", "Datastar-Namespace",
-	"Datastar-Only-If-Missing", "Datastar-Script-Attributes", "Datastar-Keep-Script",
+	"Datastar-Only-If-Missing", "Datastar-Script-Attributes", "Datastar-Keep-Script", "Hubd-Private",
 }, ", ")
 
 // allowOrigin says whether a page from origin may call the hub, and if so

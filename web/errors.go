@@ -18,6 +18,10 @@ type apiError struct {
 	Field  string // the request field at fault, if one is
 	Msg    string
 	Err    error
+	// Challenge is the WWW-Authenticate header of a 401.
+	Challenge string
+	// RetryAfter is the Retry-After header, in seconds, if set.
+	RetryAfter string
 }
 
 func (e *apiError) Error() string { return e.Msg }
@@ -71,6 +75,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	var api *apiError
+	if errors.As(err, &api) {
+		if api.Challenge != "" {
+			w.Header().Set("WWW-Authenticate", api.Challenge)
+		}
+		if api.RetryAfter != "" {
+			w.Header().Set("Retry-After", api.RetryAfter)
+		}
 	}
 	writeJSON(w, status, errorBody{Error: msg, Field: field, RequestID: middleware.GetReqID(r.Context())})
 }

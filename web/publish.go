@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -30,22 +31,48 @@ type publishResponse struct {
 // text/html patches elements, application/json patches signals,
 // text/javascript executes a script.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
-	ev, err := s.eventFromRequest(w, r)
+	topics := []string{chi.URLParam(r, "*")}
+	p, err := s.admitPublisher(r)
+	if err == nil {
+		err = authorizePublish(p, topics, func(int) string { return "topic" })
+	}
+	var private bool
+	if err == nil {
+		private, err = s.privateOption(r, false)
+	}
+	var ev sse.Eventer
+	if err == nil {
+		ev, err = s.eventFromRequest(w, r)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.publish(w, r, []string{chi.URLParam(r, "*")}, ev)
+	s.publish(w, r, topics, private, ev)
 }
 
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, events ...sse.Eventer) {
+// admitPublisher checks a publish's credential and its rate, before its
+// body is read.
+func (s *Server) admitPublisher(r *http.Request) (publisher, error) {
+	p, err := s.authenticatePublisher(r)
+	if err != nil {
+		return p, err
+	}
+	return p, s.rates.allow(p.key, time.Now())
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, private bool, events ...sse.Eventer) {
 	for _, t := range topics {
 		if hub.Reserved(t) {
 			writeError(w, r, &apiError{Status: http.StatusForbidden, Field: "topic", Msg: fmt.Sprintf("topic %q is reserved for the hub", t)})
 			return
 		}
 	}
-	res, err := s.hub.Publish(topics, events...)
+	publish := s.hub.Publish
+	if private {
+		publish = s.hub.PublishPrivate
+	}
+	res, err := publish(topics, events...)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -181,13 +208,19 @@ func fieldOf(err error, def string) string {
 
 // batchRequest is the body of POST /publish.
 type batchRequest struct {
-	Topics []string        `json:"topics"`
-	Events []sse.JSONEvent `json:"events"`
+	Topics  []string        `json:"topics"`
+	Events  []sse.JSONEvent `json:"events"`
+	Private bool            `json:"private"` // only for subscribers whose token grants a topic
 }
 
 // handleBatch publishes several events to several topics atomically and in
 // order.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	p, err := s.admitPublisher(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeError(w, r, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
 			Msg: fmt.Sprintf("Content-Type: %q (want application/json)", r.Header.Get("Content-Type"))})
@@ -213,11 +246,14 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badField("events", errors.New("empty")))
 		return
 	}
-	for i, t := range req.Topics {
-		if err := hub.ValidateTopic(t); err != nil {
-			writeError(w, r, badField(fmt.Sprintf("topics[%d]", i), err))
-			return
-		}
+	if err := authorizePublish(p, req.Topics, func(i int) string { return fmt.Sprintf("topics[%d]", i) }); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	private, err := s.privateOption(r, req.Private)
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
 	events := make([]sse.Eventer, len(req.Events))
 	for i := range req.Events {
@@ -231,5 +267,5 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		events[i] = ev
 	}
-	s.publish(w, r, req.Topics, events...)
+	s.publish(w, r, req.Topics, private, events...)
 }

@@ -58,6 +58,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		return
 	}
 	s.allowOrigin(w, r)
+	private, err := s.authorizeSubscribe(r, topics)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var opts []hub.SubscribeOption
+	if private != nil {
+		opts = append(opts, private)
+	}
 	ip := s.clientIP(r)
 	refused := s.limits.acquire(ip)
 	if refused != nil {
@@ -66,7 +75,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		return
 	}
 	defer s.limits.release(ip)
-	sub, err := s.hub.Subscribe(topics, lastEventID(r))
+	sub, err := s.hub.Subscribe(topics, lastEventID(r), opts...)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
+	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
 )
@@ -63,6 +66,23 @@ type Config struct {
 	// MaxStreamsPerIP bounds the open streams of one client address; a
 	// subscribe past it gets 429 with Retry-After. Zero means no bound.
 	MaxStreamsPerIP int
+	// Auth decides who may publish and subscribe to which topics; nil or
+	// one without credentials lets everyone do everything.
+	Auth *auth.Authorizer
+	// AuthCookie is the cookie a subscriber's token may come in
+	// (DefaultAuthCookie if empty).
+	AuthCookie string
+	// QueryToken lets subscribers give their token as the access_token
+	// query parameter, for clients that can set neither a header nor a
+	// cookie. Off by default: URLs end up in logs and browser history.
+	QueryToken bool
+	// PublishRate bounds the publishes per second of one token, publish
+	// key or (without authorization) client address, with bursts of
+	// PublishBurst; past it a publish gets 429. Zero means no bound.
+	PublishRate float64
+	// PublishBurst is how many publishes may come at once within
+	// PublishRate (the rate rounded up, at least 1, if zero).
+	PublishBurst int
 	// Logger receives request logs at Debug and errors at Error; nil
 	// discards them.
 	Logger *slog.Logger
@@ -82,6 +102,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxStreamsPerIP < 0 {
 		errs = append(errs, fmt.Errorf("max streams per IP %d: must not be negative", c.MaxStreamsPerIP))
+	}
+	if c.PublishRate < 0 || math.IsNaN(c.PublishRate) || math.IsInf(c.PublishRate, 0) {
+		errs = append(errs, fmt.Errorf("publish rate %v: must be a finite number, not negative", c.PublishRate))
+	}
+	if c.PublishBurst < 0 {
+		errs = append(errs, fmt.Errorf("publish burst %d: must not be negative", c.PublishBurst))
 	}
 	if c.MaxTopicsPerSubscription < 0 {
 		errs = append(errs, fmt.Errorf("max topics per subscription %d: must not be negative", c.MaxTopicsPerSubscription))
@@ -106,6 +132,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxTopicsPerSubscription == 0 {
 		c.MaxTopicsPerSubscription = DefaultMaxTopicsPerConn
 	}
+	if c.AuthCookie == "" {
+		c.AuthCookie = DefaultAuthCookie
+	}
+	if c.PublishBurst == 0 {
+		c.PublishBurst = max(1, int(math.Ceil(c.PublishRate)))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,6 +153,7 @@ type Server struct {
 	ready    atomic.Bool
 	streams  []sse.Option
 	limits   streamLimits
+	rates    publishLimits
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
 }
@@ -134,6 +167,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
+	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}
 	switch c := cfg.DatastarClient; {
 	case c == "":
 		s.client = sse.DatastarCDN
