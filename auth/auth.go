@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Authorizer, error) {
 		a.methods = append(a.methods, "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 	}
 	if cfg.JWKSURL != "" {
-		noError := false
+		noError := true // a JWKS that is down at start is retried, not fatal
 		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
 			Client:          cfg.HTTPClient,
 			HTTPTimeout:     10 * time.Second,

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"crypto"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -16,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/heartbeat"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
@@ -58,6 +62,18 @@ type config struct {
 	IdleTimeout       time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
+
+	JWTSecret          string
+	JWTSecretFile      string
+	JWTPublicKeys      []string // PEM files
+	JWKSURL            string
+	JWTLeeway          time.Duration
+	PublishKeys        []string
+	AnonymousSubscribe auth.Patterns
+	AuthCookie         string
+	QueryToken         bool
+	PublishRate        float64
+	PublishBurst       int
 }
 
 // setting is one configurable value: its name (the flag, the YAML key, and
@@ -122,6 +138,26 @@ func durationSetting(name string, def time.Duration, help string, dst func(*conf
 	}}
 }
 
+// listSetting is a comma-separated list; empty items are dropped.
+func listSetting(name, help string, dst func(*config) *[]string) setting {
+	return setting{name: name, help: help, set: func(c *config, v string) error {
+		*dst(c) = nil
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*dst(c) = append(*dst(c), item)
+			}
+		}
+		return nil
+	}}
+}
+
+func stringSetting(name, def, help string, dst func(*config) *string) setting {
+	return setting{name: name, def: def, help: help, set: func(c *config, v string) error {
+		*dst(c) = strings.TrimSpace(v)
+		return nil
+	}}
+}
+
 // settings lists every setting, in the order -help shows them.
 var settings = []setting{
 	{name: "addr", def: DefaultAddr, help: "address to listen on", set: func(c *config, v string) error {
@@ -181,6 +217,36 @@ var settings = []setting{
 		return nil
 	}},
 	boolSetting("insecure-anonymous", "serve anyone who can reach a non-loopback address, with no authorization", func(c *config) *bool { return &c.InsecureAnonymous }),
+	stringSetting("jwt-secret", "", "HMAC secret (32 bytes or more) that verifies HS256/384/512 tokens; prefer jwt-secret-file", func(c *config) *string { return &c.JWTSecret }),
+	stringSetting("jwt-secret-file", "", "file holding the HMAC secret (trailing newline ignored)", func(c *config) *string { return &c.JWTSecretFile }),
+	listSetting("jwt-public-keys", "PEM files of public keys or certificates (RSA, ECDSA, Ed25519) that verify RS*, PS*, ES* and EdDSA tokens, comma separated", func(c *config) *[]string { return &c.JWTPublicKeys }),
+	stringSetting("jwks-url", "", "JSON Web Key Set URL whose keys verify tokens (fetched at start, refreshed every 10 minutes)", func(c *config) *string { return &c.JWKSURL }),
+	durationSetting("jwt-leeway", auth.DefaultLeeway, "clock skew allowed for a token's exp and nbf", func(c *config) *time.Duration { return &c.JWTLeeway }),
+	listSetting("publish-keys", "static API keys (24 bytes or more) that may publish to any topic, sent as Bearer; comma separated", func(c *config) *[]string { return &c.PublishKeys }),
+	{name: "anonymous-subscribe", help: "topic patterns anyone may subscribe to without a token (with authorization on), comma separated: news/*, public/**", set: func(c *config, v string) error {
+		c.AnonymousSubscribe = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if err := auth.ValidatePattern(p); err != nil {
+				return err
+			}
+			c.AnonymousSubscribe = append(c.AnonymousSubscribe, p)
+		}
+		return nil
+	}},
+	stringSetting("auth-cookie", web.DefaultAuthCookie, "cookie a subscriber's token may come in", func(c *config) *string { return &c.AuthCookie }),
+	boolSetting("access-token-query", "accept a subscriber's token as the access_token query parameter (it ends up in logs)", func(c *config) *bool { return &c.QueryToken }),
+	{name: "publish-rate", def: "0", help: "publishes per second allowed to one token, key or (without authorization) address; past it 429 (0: no bound)", set: func(c *config, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) {
+			return fmt.Errorf("%q is not a number of publishes per second", v)
+		}
+		c.PublishRate = f
+		return nil
+	}},
+	intSetting("publish-burst", 0, "publishes allowed at once within publish-rate (0: the rate rounded up)", func(c *config) *int { return &c.PublishBurst }, 0),
 	{name: "tls-cert", def: "", help: "TLS certificate file (PEM); with tls-key it turns on HTTPS and HTTP/2; reloaded on SIGHUP", set: func(c *config, v string) error {
 		c.TLSCert = v
 		return nil
@@ -260,7 +326,7 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(help, "Usage: hubd [flags]\n       hubd version\n\nEvery flag can also be set by its HUBD_ environment variable or a key of the -config file.\nA flag wins over the environment, which wins over the file.\n\nFlags:")
+		fmt.Fprintln(help, "Usage: hubd [flags]\n       hubd version\n       hubd token -help    (mint a token)\n\nEvery flag can also be set by its HUBD_ environment variable or a key of the -config file.\nA flag wins over the environment, which wins over the file.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -314,14 +380,52 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("tls-cert %q and tls-key %q: give both or neither", c.TLSCert, c.TLSKey))
 	}
-	if len(errs) == 0 && !c.InsecureAnonymous && !loopbackAddr(c.Addr) {
-		errs = append(errs, fmt.Errorf("addr %s is not a loopback address, and hubd has no authorization yet: "+
-			"anyone who reaches it could publish; pass -insecure-anonymous (HUBD_INSECURE_ANONYMOUS=true) to serve it anyway", c.Addr))
+	if c.JWTSecret != "" && c.JWTSecretFile != "" {
+		errs = append(errs, errors.New("jwt-secret and jwt-secret-file: give one or neither"))
+	}
+	if len(errs) == 0 && !c.InsecureAnonymous && !c.authorizing() && !loopbackAddr(c.Addr) {
+		errs = append(errs, fmt.Errorf("addr %s is not a loopback address, and no authorization is configured: "+
+			"anyone who reaches it could publish; configure jwt-secret, jwt-public-keys, jwks-url or publish-keys, "+
+			"or pass -insecure-anonymous (HUBD_INSECURE_ANONYMOUS=true) to serve it anyway", c.Addr))
 	}
 	if len(errs) > 0 {
 		return nil, &configError{errors.Join(errs...)}
 	}
 	return c, nil
+}
+
+// authorizing reports whether any credential is configured.
+func (c *config) authorizing() bool {
+	return c.JWTSecret != "" || c.JWTSecretFile != "" || len(c.JWTPublicKeys) > 0 || c.JWKSURL != "" || len(c.PublishKeys) > 0
+}
+
+// authConfig reads the key files the settings name into an auth.Config.
+func (c *config) authConfig(log *slog.Logger) (auth.Config, error) {
+	ac := auth.Config{Secret: []byte(c.JWTSecret), JWKSURL: c.JWKSURL, Leeway: c.JWTLeeway,
+		PublishKeys: c.PublishKeys, AnonymousSubscribe: c.AnonymousSubscribe, Logger: log}
+	var errs []error
+	if c.JWTSecretFile != "" {
+		b, err := os.ReadFile(c.JWTSecretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("jwt-secret-file: %w", err))
+		}
+		ac.Secret = bytes.TrimRight(b, "\r\n")
+	}
+	for _, f := range c.JWTPublicKeys {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			var keys []crypto.PublicKey
+			keys, err = auth.ParsePublicKeys(b)
+			ac.PublicKeys = append(ac.PublicKeys, keys...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("jwt-public-keys %s: %w", f, err))
+		}
+	}
+	if err := ac.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return ac, errors.Join(errs...)
 }
 
 // loopbackAddr reports whether addr listens on loopback only.

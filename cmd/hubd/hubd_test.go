@@ -30,7 +30,13 @@ func buildHubd(t *testing.T) string {
 // startHubd runs the binary and returns its base URL once it listens.
 func startHubd(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startCmd(t, exec.Command(bin, args...))
+}
+
+// startCmd starts a prepared hubd command and returns its base URL once it
+// listens.
+func startCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, string) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -18,10 +18,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
 )
@@ -50,6 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "hubd", version)
 		return nil
 	}
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -58,6 +63,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	files := raiseFileLimit(log)
 	if cfg.MaxStreams == 0 && files > 512 {
 		cfg.MaxStreams = files - 256 // keep files for publishers, logs and the listener
+	}
+
+	ac, err := cfg.authConfig(log)
+	if err != nil {
+		return &configError{err}
+	}
+	authCtx, stopAuth := context.WithCancel(ctx) // ends the JWKS refresh
+	defer stopAuth()
+	authz, err := auth.New(authCtx, ac)
+	if err != nil {
+		return &configError{err}
 	}
 
 	historySize := cfg.HistorySize
@@ -75,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
 		MaxTopicsPerSubscription: cfg.MaxTopics, MaxStreams: cfg.MaxStreams, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
+		Auth: authz, AuthCookie: cfg.AuthCookie, QueryToken: cfg.QueryToken,
+		PublishRate: cfg.PublishRate, PublishBurst: cfg.PublishBurst,
 		Logger: log,
 	})
 	if err != nil {
@@ -126,9 +144,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go certs.reloadOnSignal(reloads, log) // ends when reloads closes
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
-	if cfg.InsecureAnonymous {
+	switch {
+	case authz.Enabled():
+		log.Info("authorization on: publishing needs a token or key",
+			"hmac_secret", len(ac.Secret) > 0, "public_keys", len(ac.PublicKeys), "jwks_url", ac.JWKSURL,
+			"publish_keys", len(ac.PublishKeys), "anonymous_subscribe", strings.Join(ac.AnonymousSubscribe, ","))
+	case cfg.InsecureAnonymous:
 		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization", "addr", ln.Addr().String())
-	} else {
+	default:
 		log.Info("no authorization: listening on loopback only", "addr", ln.Addr().String())
 	}
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
