@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all run build test unit fuzz check fmt vet staticcheck bench clean \
+.PHONY: all run build test chromium unit fuzz check fmt vet staticcheck bench clean \
 	bench-idle bench-fanout bench-fanout-max bench-topics bench-burst bench-load
 
 all: build
@@ -22,7 +22,17 @@ run: build
 	./bin/hubd -addr $(ADDR)
 
 ## test: vet, every test with the race detector, and a short run of every fuzz target
-test: vet unit fuzz
+test: chromium vet unit fuzz
+
+## chromium: install Chromium for the real-browser tests in browser/ when it is
+## missing, with apt-get as root; without it those tests skip, except under CI=true
+chromium:
+	@[ -x /usr/bin/chromium ] && exit 0; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update && apt-get install -y --no-install-recommends chromium && exit 0; \
+	fi; \
+	if [ "$$CI" = true ]; then echo "chromium: missing and not installed; the browser tests need it under CI=true" >&2; exit 1; fi; \
+	echo "chromium: not installed; the browser tests will skip" >&2
 
 unit:
 	$(GO) test -race -count=1 ./...
