@@ -1,0 +1,179 @@
+package web_test
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hubd-dev/hubd/auth"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// TestHostileRequests sends malformed and hostile requests to a hub with
+// authorization on. Each must get its exact status and an error naming what
+// was wrong; after each, the hub must still serve, and a subscriber
+// connected throughout must get the next event and nothing else: nothing
+// already accepted is lost, and nothing refused leaks out.
+func TestHostileRequests(t *testing.T) {
+	t.Parallel()
+	srv := newAuthServer(t, web.Config{MaxBodyBytes: 4096, AllowedOrigins: []string{"https://app.example"}}, "public/**")
+	watcher := subscribe(t, srv, "/topics/public/feed", "")
+	if ev, err := watcher.next(); err != nil || ev.ID == "" {
+		t.Fatalf("cursor frame: %+v %v", ev, err)
+	}
+
+	key := "Bearer " + testKey
+	feed := "/topics/public/feed"
+	html := func(kv ...string) http.Header {
+		return hdr(append([]string{"Content-Type", "text/html", "Authorization", key}, kv...)...)
+	}
+	jsonH := func(kv ...string) http.Header {
+		return hdr(append([]string{"Content-Type", "application/json", "Authorization", key}, kv...)...)
+	}
+	forge := func(method jwt.SigningMethod, signKey any, mod func(*auth.Claims)) string {
+		c := auth.Claims{Hubd: auth.Grants{Publish: auth.Patterns{"**"}, Subscribe: auth.Patterns{"**"}}}
+		c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+		if mod != nil {
+			mod(&c)
+		}
+		s, err := jwt.NewWithClaims(method, c).SignedString(signKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + s
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := url.Values{}
+	for i := range 10_000 {
+		many.Add("topic", fmt.Sprintf("public/t%d", i))
+	}
+
+	cases := []struct {
+		name         string
+		method, path string
+		header       http.Header
+		body         string
+		raw          string // sent as it is instead, for what a client library refuses to send
+		status       int
+		field, msg   string
+	}{
+		// Publish bodies and options.
+		{name: "bad JSON signals", method: "POST", path: feed, header: jsonH(), body: `{"a":`, status: 400, field: "signals", msg: "are not a JSON object"},
+		{name: "signals not an object", method: "POST", path: feed, header: jsonH(), body: `[1,2]`, status: 400, field: "signals", msg: "are not a JSON object"},
+		{name: "signals with trailing garbage", method: "POST", path: feed, header: jsonH(), body: `{"a":1} {}`, status: 400, field: "signals", msg: "are not a JSON object"},
+		{name: "invalid mode", method: "POST", path: feed, header: html("Datastar-Mode", "sideways"), body: "<p>x</p>", status: 400, field: "mode", msg: `"sideways"`},
+		{name: "selector with CR", method: "POST", path: feed + "?selector=%23a%0Db", header: html(), body: "<p>x</p>", status: 400, field: "selector", msg: "selector"},
+		{name: "selector with LF", method: "POST", path: feed + "?selector=%23a%0Ab", header: html(), body: "<p>x</p>", status: 400, field: "selector", msg: "selector"},
+		{name: "namespace with LF", method: "POST", path: feed + "?namespace=svg%0Adata:%20x", header: html(), body: "<p>x</p>", status: 400, field: "namespace", msg: "namespace"},
+		{name: "script attributes not JSON", method: "POST", path: feed + "?attributes=%7Bx", header: hdr("Content-Type", "text/javascript", "Authorization", key), body: "1", status: 400, field: "attributes", msg: "attributes: invalid character"},
+		{name: "view transition not a boolean", method: "POST", path: feed + "?useViewTransition=perhaps", header: html(), body: "<p>x</p>", status: 400, field: "useViewTransition", msg: `"perhaps" is not true or false`},
+		{name: "private not a boolean", method: "POST", path: feed + "?private=perhaps", header: html(), body: "<p>x</p>", status: 400, field: "private", msg: `"perhaps" is not true or false`},
+		{name: "NUL in body", method: "POST", path: feed, header: html(), body: "<p>a\x00b</p>", status: 400, field: "body", msg: "NUL byte at offset 4"},
+		{name: "invalid UTF-8 in HTML", method: "POST", path: feed, header: html(), body: "<p>\xff\xfe</p>", status: 400, field: "elements", msg: "invalid UTF-8"},
+		{name: "invalid UTF-8 in signals", method: "POST", path: feed, header: jsonH(), body: "{\"a\":\"\xff\"}", status: 400, field: "signals", msg: "invalid UTF-8"},
+		{name: "wrong Content-Type", method: "POST", path: feed, header: hdr("Content-Type", "text/plain", "Authorization", key), body: "x", status: 415, field: "Content-Type", msg: `"text/plain" (want text/html`},
+		{name: "no Content-Type", method: "POST", path: feed, header: hdr("Authorization", key), body: "x", status: 415, field: "Content-Type", msg: "missing"},
+		{name: "charset not UTF-8", method: "POST", path: feed, header: hdr("Content-Type", "text/html; charset=latin1", "Authorization", key), body: "x", status: 415, field: "Content-Type", msg: `charset "latin1"`},
+		{name: "oversized body", method: "POST", path: feed, header: html(), body: strings.Repeat("x", 5000), status: 413, field: "body", msg: "larger than the limit of 4096 bytes"},
+
+		// Credentials.
+		{name: "no credential", method: "POST", path: feed, header: hdr("Content-Type", "text/html"), body: "<p>x</p>", status: 401, field: "authorization", msg: "missing"},
+		{name: "expired token", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodHS256, testSecret, func(c *auth.Claims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Hour)) })), body: "<p>x</p>", status: 401, field: "authorization", msg: "invalid token: expired"},
+		{name: "token not yet valid", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodHS256, testSecret, func(c *auth.Claims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) })), body: "<p>x</p>", status: 401, field: "authorization", msg: "invalid token: not valid yet"},
+		{name: "forged token", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodHS256, []byte("a guessed secret of thirty-two bytes"), nil)), body: "<p>x</p>", status: 401, field: "authorization", msg: "signature is invalid"},
+		{name: "alg none", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil)), body: "<p>x</p>", status: 401, field: "authorization", msg: "signing method none is invalid"},
+		{name: "wrong key kind", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodRS256, rsaKey, nil)), body: "<p>x</p>", status: 401, field: "authorization", msg: "signing method RS256 is invalid"},
+		{name: "topic outside the claims", method: "POST", path: "/topics/private/x", header: hdr("Content-Type", "text/html", "Authorization", "Bearer "+token(t, auth.Patterns{"public/**"}, nil, time.Hour)), body: "<p>x</p>", status: 403, field: "topic", msg: `does not grant publishing to "private/x"`},
+		{name: "hub topic", method: "POST", path: "/topics/$hubd/stats", header: html(), body: "<p>x</p>", status: 403, field: "topic", msg: `topic "$hubd/stats" is reserved for the hub`},
+
+		// Topic names.
+		{name: "dot-dot in topic", method: "POST", path: "/topics/public/../admin", header: html(), body: "<p>x</p>", status: 400, field: "topic", msg: `".." segment`},
+		{name: "encoded dot-dot in topic", method: "POST", path: "/topics/public/%2e%2e/admin", header: html(), body: "<p>x</p>", status: 400, field: "topic", msg: "invalid topic"},
+		{name: "empty segment", method: "POST", path: "/topics/public//feed", header: html(), body: "<p>x</p>", status: 400, field: "topic", msg: "empty segment"},
+		{name: "topic too long", method: "POST", path: "/topics/" + strings.Repeat("a", 300), header: html(), body: "<p>x</p>", status: 400, field: "topic", msg: "longer than 256"},
+		{name: "non-ASCII topic", method: "POST", path: "/topics/caf%C3%A9", header: html(), body: "<p>x</p>", status: 400, field: "topic", msg: "invalid topic"},
+
+		// Batches.
+		{name: "batch bad JSON", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":`, status: 400, field: "body", msg: "invalid JSON"},
+		{name: "batch unknown field", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[],"extra":1}`, status: 400, field: "body", msg: `unknown field "extra"`},
+		{name: "batch no topics", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":[],"events":[{"type":"datastar-patch-signals","signals":{}}]}`, status: 400, field: "topics", msg: "empty"},
+		{name: "batch bad event type", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"datastar-nonsense"}]}`, status: 400, field: "events[0].type", msg: "datastar-nonsense"},
+		{name: "batch topic forbidden", method: "POST", path: "/publish", header: hdr("Content-Type", "application/json", "Authorization", "Bearer "+token(t, auth.Patterns{"public/**"}, nil, time.Hour)), body: `{"topics":["public/feed","x"],"events":[{"type":"datastar-patch-signals","signals":{"a":1}}]}`, status: 403, field: "topics[1]", msg: `does not grant publishing to "x"`},
+		{name: "batch wrong Content-Type", method: "POST", path: "/publish", header: html(), body: `{}`, status: 415, field: "Content-Type", msg: "want application/json"},
+
+		// Subscriptions.
+		{name: "10,000 topics", method: "GET", path: "/subscribe" + query(many), status: 400, field: "topic", msg: "10000 topics, more than the limit of 64"},
+		{name: "subscribe without topics", method: "GET", path: "/subscribe", status: 400, field: "topic", msg: "missing"},
+		{name: "subscribe to a closed topic", method: "GET", path: "/topics/private/x", status: 401, field: "authorization", msg: `topic "private/x" needs a token`},
+		{name: "subscribe with path tricks", method: "GET", path: "/topics/public/%2e%2e/private", status: 400, field: "topic", msg: "invalid topic"},
+		{name: "subscribe outside the claims", method: "GET", path: "/topics/private/x", header: hdr("Authorization", "Bearer "+token(t, nil, auth.Patterns{"private/y"}, time.Hour)), status: 403, field: "topic", msg: `does not grant subscribing to "private/x"`},
+		{name: "cookie from another site", method: "GET", path: "/topics/private/x", header: hdr("Cookie", "hubd_token="+token(t, nil, auth.Patterns{"**"}, time.Hour), "Origin", "https://evil.example"), status: 403, field: "Origin", msg: "may not use the hubd_token cookie"},
+		{name: "query token when off", method: "GET", path: "/topics/private/x?access_token=" + token(t, nil, auth.Patterns{"**"}, time.Hour), status: 401, field: "authorization", msg: "needs a token"},
+
+		// The HTTP layer itself.
+		{name: "wrong method", method: "PUT", path: feed, header: html(), body: "<p>x</p>", status: 405, msg: "method PUT not allowed"},
+		{name: "unknown endpoint", method: "GET", path: "/admin", status: 404, msg: "no such endpoint: GET /admin"},
+		{name: "NUL in a header", raw: "POST /topics/public/feed HTTP/1.1\r\nHost: x\r\nAuthorization: " + key + "\r\nContent-Type: text/html\r\nDatastar-Selector: #a\x00b\r\nContent-Length: 1\r\n\r\nx", status: 400},
+		{name: "CR inside a header", raw: "POST /topics/public/feed HTTP/1.1\r\nHost: x\r\nAuthorization: " + key + "\r\nContent-Type: text/html\r\nDatastar-Selector: #a\rb\r\nContent-Length: 1\r\n\r\nx", status: 400},
+		{name: "huge header", method: "GET", path: feed, header: hdr("X-Filler", strings.Repeat("a", 2<<20)), status: 431},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.raw != "" {
+				if got := rawStatus(t, srv.Listener.Addr().String(), c.raw); got != c.status {
+					t.Errorf("status %d, want %d", got, c.status)
+				}
+			} else {
+				a := request(t, srv, c.method, c.path, c.header, c.body)
+				if a.status != c.status || a.body.Field != c.field || !strings.Contains(a.body.Error, c.msg) {
+					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", a.status, a.body.Field, a.body.Error, c.status, c.field, c.msg)
+				}
+			}
+			// The hub still serves, and the watcher gets exactly the next
+			// event: the hostile request published nothing.
+			want := fmt.Sprintf("<p id=\"after\">%d</p>", i)
+			id := publishWith(t, srv, "public/feed", want, testKey)
+			ev, err := watcher.nextEvent()
+			if err != nil || ev.ID != id || !strings.Contains(ev.Data, want) {
+				t.Fatalf("watcher got %+v, %v; want event %s with %s", ev, err, id, want)
+			}
+		})
+	}
+}
+
+// rawStatus sends a request byte for byte and returns the status code.
+func rawStatus(t *testing.T, addr, req string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
