@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,36 @@ func TestConfigPublicAddress(t *testing.T) {
 	c, err = loadConfig([]string{"-cors-origins", "https://a.example/, http://b.example:3000"}, env(nil), io.Discard)
 	if err != nil || len(c.AllowedOrigins) != 2 || c.AllowedOrigins[0] != "https://a.example" {
 		t.Errorf("cors origins: %v %v", c, err)
+	}
+}
+
+// TestShippedConfig checks that configs/hubd.yaml loads, names every
+// setting, and holds each one's default, so that it stays a true reference.
+func TestShippedConfig(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "..", "configs", "hubd.yaml")
+	values, err := readConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		v, ok := values[s.name]
+		if !ok {
+			t.Errorf("%s lacks the setting %s", path, s.name)
+			continue
+		}
+		shipped, def := &config{}, &config{}
+		if err := s.set(shipped, v); err != nil {
+			t.Errorf("%s: %s: %v", path, s.name, err)
+		}
+		if err := s.set(def, s.def); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(shipped, def) {
+			t.Errorf("%s sets %s to %q, not its default %q", path, s.name, v, s.def)
+		}
+	}
+	if _, err := loadConfig([]string{"-config", path}, env(nil), io.Discard); err != nil {
+		t.Errorf("loading %s: %v", path, err)
 	}
 }
