@@ -178,3 +178,35 @@ func TestListenerSetsUserTimeout(t *testing.T) {
 		t.Fatalf("accepted connection has TCP_USER_TIMEOUT %d ms, want 25000", got)
 	}
 }
+
+// TestSlowHeadersAreCut checks the defence against slow-loris clients: a
+// connection that never finishes its headers is closed once
+// read-header-timeout passes, and the hub goes on serving.
+func TestSlowHeadersAreCut(t *testing.T) {
+	bin := buildHubd(t)
+	_, base := startHubd(t, bin, "-addr", "127.0.0.1:0", "-read-header-timeout", "300ms", "-log-level", "warn")
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /topics/news HTTP/1.1\r\nHost: x\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the hub to act, bounded so that a hub that never does fails.
+	if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after %v", time.Since(start))
+	}
+	t.Logf("closed after %v (%v)", time.Since(start).Round(time.Millisecond), err)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz after the slow client: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
