@@ -235,6 +235,58 @@ func (h *Hub) publish(topics []string, private bool, events []sse.Eventer) (Publ
 	return out, nil
 }
 
+// PublishTransient offers events to the subscribers of topics as
+// Publish does, but without IDs and without keeping them in history: for
+// state that only matters now, such as the hub's own statistics. A client
+// that reconnects does not get them again, and its Last-Event-ID is not
+// moved by them.
+func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered int, err error) {
+	topics, err = cleanTopics(topics)
+	if err != nil {
+		return 0, err
+	}
+	frames := make([]*broadcast.Frame, len(events))
+	for i, ev := range events {
+		e, err := ev.Event()
+		if err != nil {
+			return 0, fmt.Errorf("event %d: %w", i, err)
+		}
+		e.ID = ""
+		buf, err := sse.AppendEvent(nil, &e)
+		if err != nil {
+			return 0, fmt.Errorf("event %d: %w", i, err)
+		}
+		frames[i] = &broadcast.Frame{Data: buf}
+	}
+	var res broadcast.Result
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range frames {
+		res.Queued, res.Evicted = 0, res.Evicted[:0]
+		for _, name := range topics {
+			if t := h.topics[name]; t != nil {
+				t.group.Broadcast(f, &res)
+			}
+		}
+		offered = max(offered, res.Queued+len(res.Evicted))
+		h.stats.queued.Add(uint64(res.Queued))
+		for _, s := range res.Evicted {
+			h.evictLocked(s)
+		}
+	}
+	return offered, nil
+}
+
+// Subscribers returns how many clients follow topic.
+func (h *Hub) Subscribers(topic string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.topics[topic]; t != nil {
+		return t.group.Len()
+	}
+	return 0
+}
+
 // putID writes "id: EPOCH-SEQ\n" right before the event encoded at
 // buf[h.idPre:] and returns the frame.
 func (h *Hub) putID(buf []byte, seq uint64) []byte {

@@ -10,6 +10,10 @@ import (
 // MaxTopicLength is the longest topic name, in bytes.
 const MaxTopicLength = 256
 
+// StatsTopic is where the hub's statistics are published every second
+// for its dashboard, while anyone subscribes to it.
+const StatsTopic = "$hubd/stats"
+
 // ErrInvalidTopic is wrapped by every topic validation error.
 var ErrInvalidTopic = errors.New("hub: invalid topic")
 

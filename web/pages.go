@@ -2,9 +2,19 @@ package web
 
 import (
 	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hubd-dev/hubd/sse"
 )
 
 //go:embed pages/*.html
@@ -20,15 +30,33 @@ func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Write(openAPI) // the client may be gone; nothing to do
 }
 
-var pages = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
-
-// handleIndex serves the start page, a live example driven by the hub.
-func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	data := struct{ DatastarURL, Host string }{s.client, r.Host}
-	if err := pages.ExecuteTemplate(w, "index.html", data); err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "render page", slog.Any("err", err))
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"index.html", "counter.html", "chat.html"} {
+		out[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
 	}
+	return out
+}()
+
+// pageData is what every page template gets.
+type pageData struct {
+	Title, DatastarURL, Host string
+	Demos                    bool
+	Count                    int64
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, d pageData) {
+	d.DatastarURL, d.Host, d.Demos = s.client, r.Host, s.demos
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	if err := pages[name].ExecuteTemplate(w, name, d); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "render page", slog.String("page", name), slog.Any("err", err))
+	}
+}
+
+// handleIndex serves the dashboard.
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "index.html", pageData{Title: "dashboard"})
 }
 
 // handleClientJS serves the Datastar client from the file the operator
@@ -37,4 +65,147 @@ func (s *Server) handleClientJS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	w.Write(s.clientJS) // the client may be gone; nothing to do
+}
+
+// Demo topics and bounds.
+const (
+	tryTopic         = "demo"
+	counterTopic     = "demo/counter"
+	chatTopic        = "demo/chat"
+	maxChatMessage   = 500 // characters
+	maxChatName      = 40
+	maxDemoSignalLen = 16 << 10
+)
+
+// demoState is what the demos keep between requests.
+type demoState struct {
+	mu    sync.Mutex // orders the counter's updates with their publishes
+	count int64
+}
+
+// demoAnswer answers a demo's Datastar request: the signals given (an
+// error message, cleared inputs) are patched into the page.
+func (s *Server) demoAnswer(w http.ResponseWriter, r *http.Request, signals map[string]any) {
+	b, err := json.Marshal(signals)
+	if err != nil {
+		panic(err) // strings only
+	}
+	stream, err := sse.NewSSE(w, r)
+	if err != nil {
+		return
+	}
+	defer stream.Close()
+	stream.Send(sse.PatchSignals{Signals: b}) // the page may be gone; nothing to do
+}
+
+// admitDemo applies the publish rate to a demo request by address.
+func (s *Server) admitDemo(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.rates.allow("ip:"+s.clientIP(r), time.Now()); err != nil {
+		writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
+// handleTry publishes what the dashboard's form holds to the demo topic:
+// HTML appended to #arrivals, or a JSON object of signals.
+func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
+	if !s.admitDemo(w, r) {
+		return
+	}
+	var in struct {
+		TryKind string `json:"tryKind"`
+		TryBody string `json:"tryBody"`
+	}
+	if err := sse.ReadSignalsLimit(r, &in, maxDemoSignalLen); err != nil {
+		writeError(w, r, badField("signals", err))
+		return
+	}
+	var ev sse.Eventer
+	switch in.TryKind {
+	case "html":
+		ev = sse.PatchElements{Elements: in.TryBody, Selector: "#arrivals", Mode: sse.ModeAppend}
+	case "signals":
+		ev = sse.PatchSignals{Signals: []byte(in.TryBody)}
+	default:
+		s.demoAnswer(w, r, map[string]any{"tryError": fmt.Sprintf("kind %q: want html or signals", in.TryKind)})
+		return
+	}
+	if _, err := ev.Event(); err != nil {
+		s.demoAnswer(w, r, map[string]any{"tryError": err.Error()})
+		return
+	}
+	if _, err := s.hub.Publish([]string{tryTopic}, ev); err != nil {
+		s.demoAnswer(w, r, map[string]any{"tryError": err.Error()})
+		return
+	}
+	s.demoAnswer(w, r, map[string]any{"tryError": ""})
+}
+
+// handleCounterPage serves the shared counter demo with the current count.
+func (s *Server) handleCounterPage(w http.ResponseWriter, r *http.Request) {
+	s.demo.mu.Lock()
+	n := s.demo.count
+	s.demo.mu.Unlock()
+	s.render(w, r, "counter.html", pageData{Title: "counter demo", Count: n})
+}
+
+// handleCounterAdd adds one to the shared counter and publishes it.
+func (s *Server) handleCounterAdd(w http.ResponseWriter, r *http.Request) {
+	if !s.admitDemo(w, r) {
+		return
+	}
+	s.demo.mu.Lock()
+	defer s.demo.mu.Unlock()
+	next := s.demo.count + 1
+	if _, err := s.hub.Publish([]string{counterTopic}, sse.PatchSignals{Signals: fmt.Appendf(nil, `{"count":%d}`, next)}); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.demo.count = next
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleChatPage serves the chat demo.
+func (s *Server) handleChatPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "chat.html", pageData{Title: "chat demo"})
+}
+
+// handleChatSend publishes one chat message, escaped, to every chat tab.
+func (s *Server) handleChatSend(w http.ResponseWriter, r *http.Request) {
+	if !s.admitDemo(w, r) {
+		return
+	}
+	var in struct {
+		Name    string `json:"name"`
+		Message string `json:"message"`
+	}
+	if err := sse.ReadSignalsLimit(r, &in, maxDemoSignalLen); err != nil {
+		writeError(w, r, badField("signals", err))
+		return
+	}
+	name, msg := strings.TrimSpace(in.Name), strings.TrimSpace(in.Message)
+	if name == "" {
+		name = "anonymous"
+	}
+	var problem error
+	switch {
+	case msg == "":
+		problem = errors.New("write a message first")
+	case utf8.RuneCountInString(msg) > maxChatMessage:
+		problem = fmt.Errorf("a message holds at most %d characters", maxChatMessage)
+	case utf8.RuneCountInString(name) > maxChatName:
+		problem = fmt.Errorf("a name holds at most %d characters", maxChatName)
+	}
+	if problem != nil {
+		s.demoAnswer(w, r, map[string]any{"chatError": problem.Error()})
+		return
+	}
+	li := "<li><b>" + html.EscapeString(name) + "</b> " + html.EscapeString(msg) + "</li>"
+	ev := sse.PatchElements{Elements: li, Selector: "#messages", Mode: sse.ModeAppend, UseViewTransition: true}
+	if _, err := s.hub.Publish([]string{chatTopic}, ev); err != nil {
+		s.demoAnswer(w, r, map[string]any{"chatError": err.Error()})
+		return
+	}
+	s.demoAnswer(w, r, map[string]any{"message": "", "chatError": ""})
 }

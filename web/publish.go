@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
 )
@@ -31,7 +29,12 @@ type publishResponse struct {
 // text/html patches elements, application/json patches signals,
 // text/javascript executes a script.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
-	topics := []string{chi.URLParam(r, "*")}
+	topic, err := pathTopic(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	topics := []string{topic}
 	p, err := s.admitPublisher(r)
 	if err == nil {
 		err = authorizePublish(p, topics, func(int) string { return "topic" })

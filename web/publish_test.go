@@ -150,7 +150,7 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	if code, body := get("/openapi.yaml"); code != 200 || !strings.Contains(body, "openapi: 3.1.0") {
 		t.Errorf("openapi.yaml: %d", code)
 	}
-	if code, body := get("/"); code != 200 || !strings.Contains(body, "@get('/topics/demo')") {
+	if code, body := get("/"); code != 200 || !strings.Contains(body, "@get('/topics/%24hubd/stats')") {
 		t.Errorf("index page: %d", code)
 	}
 	if code, body := get("/nope"); code != 404 || !strings.Contains(body, `"error"`) {

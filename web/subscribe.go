@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/go-chi/chi/v5"
@@ -24,7 +25,23 @@ const maxBatchFrames = 64
 
 // handleSubscribePath streams the one topic named by the path.
 func (s *Server) handleSubscribePath(w http.ResponseWriter, r *http.Request) {
-	s.subscribe(w, r, []string{chi.URLParam(r, "*")})
+	topic, err := pathTopic(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.subscribe(w, r, []string{topic})
+}
+
+// pathTopic is the topic named by the rest of the path, percent-decoded
+// (so that /topics/%24hubd/stats names $hubd/stats).
+func pathTopic(r *http.Request) (string, error) {
+	raw := chi.URLParam(r, "*")
+	topic, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", badField("topic", fmt.Errorf("%q: %w", raw, err))
+	}
+	return topic, nil
 }
 
 // handleSubscribeQuery streams every topic given as a "topic" parameter.

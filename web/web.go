@@ -83,6 +83,10 @@ type Config struct {
 	// PublishBurst is how many publishes may come at once within
 	// PublishRate (the rate rounded up, at least 1, if zero).
 	PublishBurst int
+	// Demos serves the demo pages under /demo/ and the dashboard's "try
+	// it" form, which publish to the demo topics for anyone. Leave it off
+	// when authorization is on: it would let anyone publish there.
+	Demos bool
 	// Logger receives request logs at Debug and errors at Error; nil
 	// discards them.
 	Logger *slog.Logger
@@ -154,6 +158,8 @@ type Server struct {
 	streams  []sse.Option
 	limits   streamLimits
 	rates    publishLimits
+	demos    bool
+	demo     demoState
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
 }
@@ -165,7 +171,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
+	s := &Server{hub: h, cfg: cfg, log: cfg.Logger, demos: cfg.Demos}
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}
 	switch c := cfg.DatastarClient; {
@@ -209,6 +215,13 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		r.Get("/openapi.yaml", handleOpenAPI)
 		if s.clientJS != nil {
 			r.Get("/datastar.js", s.handleClientJS)
+		}
+		if s.demos {
+			r.Post("/try", s.handleTry)
+			r.Get("/demo/counter", s.handleCounterPage)
+			r.Post("/demo/counter/add", s.handleCounterAdd)
+			r.Get("/demo/chat", s.handleChatPage)
+			r.Post("/demo/chat/send", s.handleChatSend)
 		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -74,6 +74,7 @@ type config struct {
 	QueryToken         bool
 	PublishRate        float64
 	PublishBurst       int
+	Demos              bool
 }
 
 // setting is one configurable value: its name (the flag, the YAML key, and
@@ -268,6 +269,14 @@ var settings = []setting{
 				return fmt.Errorf("%q is not gzip, zstd or br", e)
 			}
 		}
+		return nil
+	}},
+	{name: "demos", def: "true", help: "serve the demos under /demo/ and the dashboard's try-it form (only without authorization: they let anyone publish to the demo topics)", boolean: true, set: func(c *config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		c.Demos = b
 		return nil
 	}},
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),

@@ -210,3 +210,34 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestDashboardStats runs the binary as make run does and follows the
+// dashboard's statistics topic: the hub must publish its counters to it
+// every second, and serve the demos while authorization is off.
+func TestDashboardStats(t *testing.T) {
+	bin := buildHubd(t)
+	_, base := startHubd(t, bin, "-addr", "127.0.0.1:0", "-log-level", "warn")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/%24hubd/stats", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("subscribe to the stats: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	found := false
+	for !found && sc.Scan() {
+		found = strings.HasPrefix(sc.Text(), "data: signals ") && strings.Contains(sc.Text(), `"clients":1`)
+	}
+	if !found {
+		t.Fatalf("no statistics arrived: %v", sc.Err())
+	}
+	for _, path := range []string{"/", "/demo/counter", "/demo/chat"} {
+		r, err := http.Get(base + path)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, r, err)
+		}
+		r.Body.Close()
+	}
+}

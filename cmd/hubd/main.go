@@ -93,6 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
 		Auth: authz, AuthCookie: cfg.AuthCookie, QueryToken: cfg.QueryToken,
 		PublishRate: cfg.PublishRate, PublishBurst: cfg.PublishBurst,
+		Demos:  cfg.Demos && !authz.Enabled(),
 		Logger: log,
 	})
 	if err != nil {
@@ -156,6 +157,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
 	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
+
+	if cfg.Demos && authz.Enabled() {
+		log.Info("demos off: with authorization on they would let anyone publish to the demo topics")
+	}
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	var stats sync.WaitGroup
+	stats.Go(func() { api.RunStats(statsCtx, web.DefaultStatsInterval) }) // ends with stopStats
+	defer func() { stopStats(); stats.Wait() }()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }() // ends when srv is shut down or closed
