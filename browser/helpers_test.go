@@ -139,10 +139,10 @@ type request struct {
 // /topics/...) reaches the API it is recorded, and hold, if set, may keep
 // it waiting.
 type front struct {
-	api  http.Handler
 	hold func(r *http.Request) // runs before a subscribe reaches the API
 
 	mu   sync.Mutex
+	api  http.Handler
 	seen []request
 }
 
@@ -164,7 +164,17 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.hold(r)
 		}
 	}
-	f.api.ServeHTTP(w, r)
+	f.mu.Lock()
+	api := f.api
+	f.mu.Unlock()
+	api.ServeHTTP(w, r)
+}
+
+// setAPI sends the requests from now on to api: a restarted hub.
+func (f *front) setAPI(api http.Handler) {
+	f.mu.Lock()
+	f.api = api
+	f.mu.Unlock()
 }
 
 // subscribes returns the subscribe requests seen so far.

@@ -75,6 +75,7 @@ type config struct {
 	PublishRate        float64
 	PublishBurst       int
 	Demos              bool
+	HistoryFile        string
 }
 
 // setting is one configurable value: its name (the flag, the YAML key, and
@@ -170,6 +171,7 @@ var settings = []setting{
 	}},
 	intSetting("history-size", hub.DefaultHistorySize, "events kept for Last-Event-ID replay (-1: none)", func(c *config) *int { return &c.HistorySize }, -1),
 	int64Setting("history-bytes", hub.DefaultHistoryBytes, "bound on the encoded size of the history", func(c *config) *int64 { return &c.HistoryBytes }),
+	stringSetting("history-file", "", "file the history is saved to at a graceful stop and restored from (then removed) at start, so that clients reconnecting after a restart miss nothing; empty: none", func(c *config) *string { return &c.HistoryFile }),
 	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
 	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments to every subscriber", func(c *config) *time.Duration { return &c.Heartbeat }),
 	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),

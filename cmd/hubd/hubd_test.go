@@ -3,13 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -239,5 +243,78 @@ func TestDashboardStats(t *testing.T) {
 			t.Fatalf("GET %s: %v %v", path, r, err)
 		}
 		r.Body.Close()
+	}
+}
+
+// TestRestartKeepsHistory stops the binary gracefully and starts it again
+// with the same history-file: a client reconnecting with an ID of the
+// first run gets exactly the events it missed, and IDs go on.
+func TestRestartKeepsHistory(t *testing.T) {
+	bin := buildHubd(t)
+	file := filepath.Join(t.TempDir(), "history")
+	args := []string{"-addr", "127.0.0.1:0", "-history-file", file, "-log-level", "warn"}
+	publishOne := func(base, html string) string {
+		resp, err := http.Post(base+"/topics/news", "text/html", strings.NewReader(html))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("publish: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		var res struct{ ID string }
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			t.Fatal(err)
+		}
+		return res.ID
+	}
+
+	cmd, base := startHubd(t, bin, args...)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, publishOne(base, fmt.Sprintf("<p>%d</p>", i)))
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("first run exited with %v", err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("no history saved: %v", err)
+	}
+
+	_, base = startHubd(t, bin, args...)
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("history file still there after the start: %v", err)
+	}
+	next := publishOne(base, "<p>3</p>")
+	req, _ := http.NewRequest(http.MethodGet, base+"/topics/news", nil)
+	req.Header.Set("Last-Event-ID", ids[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("reconnect: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	var got []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			got = append(got, id)
+		}
+		if strings.Contains(line, "_hubdMissed") {
+			t.Errorf("told it missed events: %s", line)
+		}
+		if len(got) == 4 {
+			break
+		}
+	}
+	// The replay (2, 3 of the first run, 4 of this one), then the cursor.
+	want := []string{ids[1], ids[2], next, next}
+	if !slices.Equal(got, want) {
+		t.Errorf("after reconnecting with %s got IDs %q, want %q", ids[0], got, want)
+	}
+	if epoch := strings.Split(next, "-")[0]; epoch != strings.Split(ids[0], "-")[0] {
+		t.Errorf("new ID %s is of another epoch than %s", next, ids[0])
 	}
 }

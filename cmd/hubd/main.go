@@ -80,12 +80,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if historySize <= 0 {
 		historySize = -1 // none
 	}
-	h, err := hub.New(hub.Config{
+	h, err := startHub(cfg, hub.Config{
 		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, ClientBuffer: cfg.ClientBuffer,
 		Heartbeat: cfg.Heartbeat, Logger: log,
-	})
+	}, log)
 	if err != nil {
-		return &configError{err}
+		return err
 	}
 	api, err := web.New(h, web.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
@@ -198,6 +198,13 @@ func shutdown(log *slog.Logger, cfg *config, srv *http.Server, api *web.Server, 
 	if srvErr != nil || hubErr != nil {
 		log.Warn("grace period over; closing what is left", "server", srvErr, "hub", hubErr)
 		srv.Close()
+	}
+	if cfg.HistoryFile != "" {
+		if err := saveHistory(h, cfg.HistoryFile); err != nil {
+			log.Error("save history", "err", err)
+		} else {
+			log.Info("history saved for the next start", "file", cfg.HistoryFile, "events", h.Stats().HistoryLen)
+		}
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil

@@ -1,0 +1,105 @@
+package browser_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// TestEventSourceResumesAfterRestart: the hub restarts with its history
+// (SaveHistory, then NewFromHistory, as hubd does with history-file) while
+// a page follows a topic. EventSource reconnects by itself with the
+// Last-Event-ID of the first run and gets exactly the events the new run
+// published while it was away, with no missed-events signal.
+func TestEventSourceResumesAfterRestart(t *testing.T) {
+	const topic = "browser/restart"
+	f, first := newFront(t, web.Config{})
+	var gets atomic.Int32
+	reconnected := make(chan struct{})
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	f.hold = func(r *http.Request) {
+		if r.URL.Path != "/topics/"+topic || gets.Add(1) != 2 {
+			return
+		}
+		close(reconnected)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}
+	srv := httptest.NewUnstartedServer(f)
+	serve(t, srv, first, false)
+	t.Cleanup(releaseOnce)
+
+	ctx := newBrowser(t)
+	openPage(t, ctx, srv)
+	listen(t, ctx, "r", "/topics/"+topic)
+	var want, wantIDs []string
+	pub := func(i int) {
+		t.Helper()
+		html := fmt.Sprintf(`<li id="r%d">%d</li>`, i, i)
+		wantIDs = append(wantIDs, publish(t, srv, topic, "text/html", html))
+		want = append(want, "datastar-patch-elements: elements "+html)
+	}
+	pub(1)
+	pub(2)
+	waitFor(t, ctx, 5*time.Second, "streams.r.events.length >= 2")
+
+	// The restart: the history goes to the next run, which takes the
+	// requests from now on, and the first run stops, aborting the stream.
+	var snap bytes.Buffer
+	if err := first.SaveHistory(&snap); err != nil {
+		t.Fatal(err)
+	}
+	second, err := hub.NewFromHistory(hub.Config{}, &snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Shutdown(context.Background()) })
+	api, err := web.New(second, web.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setAPI(api)
+	stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := first.Shutdown(stop); err != nil {
+		t.Fatalf("first run's shutdown: %v", err)
+	}
+
+	select {
+	case <-reconnected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("EventSource did not reconnect within 10s of the restart")
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	pub(3)
+	pub(4)
+	releaseOnce()
+	waitFor(t, ctx, 5*time.Second, "streams.r.events.length >= 4")
+	pub(5) // live again
+	waitFor(t, ctx, 5*time.Second, "streams.r.events.length >= 5")
+
+	got := received(t, ctx, "r")
+	if !slices.Equal(got.Events, want) {
+		t.Errorf("page received\n%q\nwant\n%q", got.Events, want)
+	}
+	if !slices.Equal(got.IDs, wantIDs) {
+		t.Errorf("page saw event IDs %q, want %q", got.IDs, wantIDs)
+	}
+	if subs := f.subscribes(); len(subs) != 2 || subs[1].LastEventID != wantIDs[1] {
+		t.Errorf("subscribe requests %+v, want a reconnection with Last-Event-ID %s", subs, wantIDs[1])
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/hubd-dev/hubd/hub"
+)
+
+// startHub starts the hub, restoring the history that the last graceful
+// stop saved to cfg.HistoryFile, if any. The file is removed once read: if
+// this run then crashes, the next one starts afresh (with new event IDs, so
+// that clients are told they missed events) instead of reusing IDs this run
+// has already given out.
+func startHub(cfg *config, hc hub.Config, log *slog.Logger) (*hub.Hub, error) {
+	if cfg.HistoryFile == "" {
+		h, err := hub.New(hc)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		return h, nil
+	}
+	f, err := os.Open(cfg.HistoryFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		h, err := hub.New(hc)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		log.Info("no saved history: starting with an empty one", "file", cfg.HistoryFile)
+		return h, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history-file: %w", err)
+	}
+	h, err := hub.NewFromHistory(hc, f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("history-file %s: %w (move it away to start with an empty history)", cfg.HistoryFile, err)
+	}
+	if err := os.Remove(cfg.HistoryFile); err != nil {
+		return nil, fmt.Errorf("history-file: %w", err)
+	}
+	st := h.Stats()
+	log.Info("history restored", "file", cfg.HistoryFile, "events", st.HistoryLen, "last_id", st.LastID)
+	return h, nil
+}
+
+// saveHistory writes the stopped hub's history to path, through a
+// temporary file in the same folder, so that a crash while writing never
+// leaves half a file for the next start.
+func saveHistory(h *hub.Hub, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, nothing is left to remove
+	if err := h.SaveHistory(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
