@@ -29,6 +29,7 @@ type config struct {
 	onOpen       func(*Stream)
 	onClose      func(error)
 	onError      func(error)
+	unwatched    bool
 }
 
 // WithCompression lets the stream compress its events with the best coding
@@ -48,6 +49,15 @@ func WithCompression(encodings ...Encoding) Option {
 // deadlines.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) { c.writeTimeout = d }
+}
+
+// WithoutContextWatch stops the stream from watching the request's
+// context: it then ends only by Close or a failed write, and a send after
+// the request ended fails only when its write does. For servers that end
+// their streams themselves and hold very many at once (hubd's own
+// subscribers): watching costs about half a KiB per stream.
+func WithoutContextWatch() Option {
+	return func(c *config) { c.unwatched = true }
 }
 
 // OnOpen registers fn to run once the headers are flushed, before NewSSE
@@ -120,12 +130,19 @@ func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, er
 	if err := s.rc.Flush(); err != nil {
 		return nil, fmt.Errorf("sse: flush headers: %w", err)
 	}
-	s.stopWatch = context.AfterFunc(r.Context(), func() { s.end(context.Cause(r.Context())) })
+	s.stopWatch = unwatched
+	if !s.cfg.unwatched {
+		s.stopWatch = context.AfterFunc(r.Context(), func() { s.end(context.Cause(r.Context())) })
+	}
 	if s.cfg.onOpen != nil {
 		s.cfg.onOpen(s)
 	}
 	return s, nil
 }
+
+// unwatched stands in for the stop function of a context watch that was
+// never started.
+func unwatched() bool { return false }
 
 // Encoding returns the content coding the stream writes in.
 func (s *Stream) Encoding() Encoding { return s.encoding }

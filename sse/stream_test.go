@@ -378,6 +378,42 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal("OnClose ran twice")
 		}
 	})
+	t.Run("unwatched", func(t *testing.T) {
+		t.Parallel()
+		// Without the context watch, the end of the request does not end
+		// the stream: only Close does, with a nil cause.
+		causes := make(chan error, 2)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, err := sse.NewSSE(w, r, sse.WithoutContextWatch(), sse.OnClose(func(err error) { causes <- err }))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.PatchElements(`<p id="a">a</p>`)
+			<-s.Context().Done()
+			if len(causes) != 0 {
+				t.Error("OnClose ran when the request ended, with the watch off")
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}))
+		defer srv.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readEvent(bufio.NewReader(resp.Body)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		resp.Body.Close()
+		if err := <-causes; err != nil {
+			t.Fatalf("OnClose cause %v, want nil from Close", err)
+		}
+	})
 }
 
 // TestWriteDeadline has a client that sends its request and never reads:

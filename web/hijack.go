@@ -52,8 +52,10 @@ func hijack(w http.ResponseWriter, r *http.Request) (*rawStream, bool) {
 	}
 	// The buffered reader may hold bytes the client sent after its request;
 	// a subscriber has nothing more to say, so they are ignored.
-	// Headers set before the hijack (such as CORS) still apply.
-	return &rawStream{conn: conn, header: w.Header().Clone()}, true
+	// Headers set before the hijack (such as CORS) still apply: the map is
+	// the response's own, which net/http keeps until the handler returns
+	// anyway.
+	return &rawStream{conn: conn, header: w.Header()}, true
 }
 
 func (s *rawStream) Header() http.Header { return s.header }
