@@ -25,7 +25,7 @@ import (
 const (
 	DefaultHistorySize  = 10_000
 	DefaultHistoryBytes = 64 << 20
-	DefaultClientBuffer = 256
+	DefaultClientBuffer = 128
 )
 
 // MissedSignal is the signal a subscriber's page receives, set to true,
