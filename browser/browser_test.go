@@ -2,12 +2,9 @@ package browser_test
 
 import (
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,20 +124,7 @@ func TestEventSourceReconnectsWithLastEventID(t *testing.T) {
 	f, h := newFront(t, web.Config{})
 	// The reconnection is held until the test has published the events
 	// the browser is to miss, so that only the replay can bring them.
-	var gets atomic.Int32
-	reconnected := make(chan struct{})
-	release := make(chan struct{})
-	releaseOnce := sync.OnceFunc(func() { close(release) })
-	f.hold = func(r *http.Request) {
-		if r.URL.Path != "/topics/"+topic || gets.Add(1) != 2 {
-			return
-		}
-		close(reconnected)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}
+	reconnected, releaseOnce := holdReconnect(f, "/topics/"+topic)
 	srv := httptest.NewUnstartedServer(f)
 	conns := &connTracker{Listener: srv.Listener}
 	srv.Listener = conns

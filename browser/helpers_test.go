@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,24 +95,44 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		// Registered before the cleanup below, so removed after Chromium
-		// has exited.
-		chromedp.UserDataDir(t.TempDir()),
 	}, extra...)
+	// Chromium now and then crashes while it starts on this kind of
+	// machine (crashpad reports it, nothing of the test has run yet), so a
+	// failed start is tried again, twice at most.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var ctx context.Context
+		if ctx, err = startChromium(t, opts); err == nil {
+			return ctx
+		}
+		t.Logf("start Chromium, attempt %d: %v", attempt, err)
+	}
+	t.Fatalf("start Chromium: %v", err)
+	return nil
+}
+
+// startChromium starts one Chromium process with opts, stopped at the end
+// of the test or when testTimeout runs out.
+func startChromium(t *testing.T, opts []chromedp.ExecAllocatorOption) (context.Context, error) {
+	// A fresh profile for each start, registered before the cleanup below
+	// so that it is removed after Chromium has exited.
+	opts = append(opts[:len(opts):len(opts)], chromedp.UserDataDir(t.TempDir()))
 	bounded, cancelBound := context.WithTimeout(context.Background(), testTimeout)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(bounded, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
+	stop := func() {
 		cancelBrowser()
 		cancelAlloc() // waits for the process to exit
 		cancelBound()
-	})
+	}
 	// The first action starts the browser, which then lives as long as the
 	// context of that call: until the cleanup, or testTimeout.
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+		stop()
+		return nil, err
 	}
-	return ctx
+	t.Cleanup(stop)
+	return ctx, nil
 }
 
 // newTab opens another tab in the browser of ctx.
@@ -434,4 +455,26 @@ func (l *connTracker) cutAll() {
 		c.Close()
 	}
 	l.conns = nil
+}
+
+// holdReconnect makes the second subscribe request to path wait until
+// release is called (or the request ends); reconnected is closed when that
+// request arrives. Tests use it to publish the events a browser is to miss
+// while it is away, so that only the replay can bring them. Call release
+// before the server closes: it waits for handlers.
+func holdReconnect(f *front, path string) (reconnected <-chan struct{}, release func()) {
+	var gets atomic.Int32
+	arrived := make(chan struct{})
+	released := make(chan struct{})
+	f.hold = func(r *http.Request) {
+		if r.URL.Path != path || gets.Add(1) != 2 {
+			return
+		}
+		close(arrived)
+		select {
+		case <-released:
+		case <-r.Context().Done():
+		}
+	}
+	return arrived, sync.OnceFunc(func() { close(released) })
 }

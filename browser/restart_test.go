@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,20 +21,7 @@ import (
 func TestEventSourceResumesAfterRestart(t *testing.T) {
 	const topic = "browser/restart"
 	f, first := newFront(t, web.Config{})
-	var gets atomic.Int32
-	reconnected := make(chan struct{})
-	release := make(chan struct{})
-	releaseOnce := sync.OnceFunc(func() { close(release) })
-	f.hold = func(r *http.Request) {
-		if r.URL.Path != "/topics/"+topic || gets.Add(1) != 2 {
-			return
-		}
-		close(reconnected)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}
+	reconnected, releaseOnce := holdReconnect(f, "/topics/"+topic)
 	srv := httptest.NewUnstartedServer(f)
 	serve(t, srv, first, false)
 	t.Cleanup(releaseOnce)
