@@ -14,8 +14,11 @@ COPY --from=build /out/hubd /hubd
 # 65532 is the distroless "nonroot" user; hubd needs no privileges.
 USER 65532:65532
 EXPOSE 8080
-# Inside a container the address must not be loopback-only. hubd has no
-# authorization yet, so it refuses a public address unless told to serve
-# anonymously: keep the container on a private network.
-ENV HUBD_ADDR=0.0.0.0:8080 HUBD_INSECURE_ANONYMOUS=true
+# Inside a container the address must not be loopback-only, and hubd
+# refuses a public address without authorization: give it a credential,
+#   docker run -e HUBD_JWT_SECRET=... -e HUBD_ANONYMOUS_SUBSCRIBE='public/**' hubd
+# or, on a private network only, -e HUBD_INSECURE_ANONYMOUS=true.
+# To keep the history across restarts, mount a volume writable by 65532
+# and set HUBD_HISTORY_FILE=/data/history.
+ENV HUBD_ADDR=0.0.0.0:8080
 ENTRYPOINT ["/hubd"]
