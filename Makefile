@@ -71,6 +71,7 @@ bench-fanout:
 	scripts/bench.sh fanout -subscribers 10000 -rate 20 -size 256 -duration 60s
 bench-fanout-max:
 	scripts/bench.sh fanout-max -subscribers 10000 -rate 0 -size 256 -duration 30s
+	scripts/bench.sh fanout-max-8 -subscribers 10000 -rate 0 -publishers 8 -size 256 -duration 30s
 bench-topics:
 	scripts/bench.sh topics -subscribers 10000 -topics 10000 -rate 5000 -publishers 4 -size 256 -duration 60s
 bench-burst:
