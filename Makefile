@@ -29,7 +29,7 @@ test: chromium vet unit fuzz
 chromium:
 	@[ -x /usr/bin/chromium ] && exit 0; \
 	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update && apt-get install -y --no-install-recommends chromium && exit 0; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium && exit 0; \
 	fi; \
 	if [ "$$CI" = true ]; then echo "chromium: missing and not installed; the browser tests need it under CI=true" >&2; exit 1; fi; \
 	echo "chromium: not installed; the browser tests will skip" >&2
