@@ -138,9 +138,8 @@ func TestEventSourceReconnectsWithLastEventID(t *testing.T) {
 	var want, wantIDs []string
 	pub := func(i int) {
 		t.Helper()
-		html := fmt.Sprintf(`<li id="r%d">%d</li>`, i, i)
-		wantIDs = append(wantIDs, publish(t, srv, topic, "text/html", html))
-		want = append(want, "datastar-patch-elements: elements "+html)
+		ev, id := publishNumbered(t, srv, topic, i)
+		want, wantIDs = append(want, ev), append(wantIDs, id)
 	}
 	pub(1)
 	pub(2)

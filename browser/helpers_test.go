@@ -478,3 +478,11 @@ func holdReconnect(f *front, path string) (reconnected <-chan struct{}, release 
 	}
 	return arrived, sync.OnceFunc(func() { close(released) })
 }
+
+// publishNumbered publishes the i-th list item to topic and returns the
+// event as the test page records it, and its ID.
+func publishNumbered(t *testing.T, srv *httptest.Server, topic string, i int) (event, id string) {
+	t.Helper()
+	html := fmt.Sprintf(`<li id="r%d">%d</li>`, i, i)
+	return "datastar-patch-elements: elements " + html, publish(t, srv, topic, "text/html", html)
+}
