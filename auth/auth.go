@@ -143,6 +143,7 @@ func (c Config) Validate() error {
 // Authorizer verifies credentials. Its methods are safe for concurrent use.
 type Authorizer struct {
 	cfg     Config
+	keySums [][sha256.Size]byte // of cfg.PublishKeys, compared in constant time
 	parser  *jwt.Parser
 	jwks    keyfunc.Keyfunc // nil without a JWKS URL
 	ctx     context.Context
@@ -166,6 +167,9 @@ func New(ctx context.Context, cfg Config) (*Authorizer, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &Authorizer{cfg: cfg, ctx: ctx}
+	for _, k := range cfg.PublishKeys {
+		a.keySums = append(a.keySums, sha256.Sum256([]byte(k)))
+	}
 	if len(cfg.Secret) > 0 {
 		a.methods = append(a.methods, "HS256", "HS384", "HS512")
 	}
@@ -288,8 +292,7 @@ func (a *Authorizer) key(t *jwt.Token) (any, error) {
 func (a *Authorizer) PublishKey(key string) bool {
 	sum := sha256.Sum256([]byte(key))
 	found := 0
-	for _, k := range a.cfg.PublishKeys {
-		ks := sha256.Sum256([]byte(k))
+	for _, ks := range a.keySums {
 		found |= subtle.ConstantTimeCompare(sum[:], ks[:])
 	}
 	return found == 1

@@ -170,7 +170,7 @@ func TestParseRefuses(t *testing.T) {
 		"alg none":     {forge(t, jwt.SigningMethodNone, claims(nil), jwt.UnsafeAllowNoneSignatureType), "signing method none is invalid"},
 		// The RSA public key, which is not secret, used as an HMAC secret.
 		"algorithm confusion": {forge(t, jwt.SigningMethodHS256, claims(nil), rsaPEM), "signature is invalid"},
-		"unlisted algorithm":  {forge(t, jwt.SigningMethodHS256, claims(nil), secret)[:0] + mustAlg(t, "HS1"), "signing method (alg) is unavailable"},
+		"unlisted algorithm":  {withAlg("HS1"), "signing method (alg) is unavailable"},
 		"tampered claims":     {parts[0] + "." + base64.RawURLEncoding.EncodeToString(otherClaims) + "." + parts[2], "signature is invalid"},
 		"garbage":             {"not.a.token", "malformed"},
 		"empty":               {"", "malformed"},
@@ -195,9 +195,9 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
-// mustAlg returns a token whose header names alg, with a valid-looking
+// withAlg returns a token whose header names alg, with a valid-looking
 // payload and signature.
-func mustAlg(t testing.TB, alg string) string {
+func withAlg(alg string) string {
 	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"` + alg + `","typ":"JWT"}`))
 	p := base64.RawURLEncoding.EncodeToString([]byte(`{"hubd":{}}`))
 	return h + "." + p + ".c2ln"
@@ -302,7 +302,7 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(valid)
-	f.Add(mustAlg(f, "none"))
+	f.Add(withAlg("none"))
 	f.Add(valid + "=")
 	f.Add(strings.Replace(valid, ".", "..", 1))
 	f.Fuzz(func(t *testing.T, token string) {

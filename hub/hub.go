@@ -132,7 +132,7 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{
 		cfg:     cfg,
 		epoch:   epoch,
-		idPre:   len("id: ") + len(epoch) + 1 + 20 + 1,
+		idPre:   idRoom(epoch),
 		beat:    &broadcast.Frame{Data: heartbeat.Frame},
 		topics:  make(map[string]*topic),
 		clients: make(map[*broadcast.Subscriber]*Subscription),
@@ -144,6 +144,10 @@ func New(cfg Config) (*Hub, error) {
 
 // Epoch returns the prefix of this run's event IDs.
 func (h *Hub) Epoch() string { return h.epoch }
+
+// idRoom is the room an event needs in front for its id line,
+// "id: EPOCH-SEQ\n", with SEQ of up to 20 digits.
+func idRoom(epoch string) int { return len("id: ") + len(epoch) + 1 + 20 + 1 }
 
 // EventID returns the event ID string of sequence number seq.
 func (h *Hub) EventID(seq uint64) string { return h.epoch + "-" + strconv.FormatUint(seq, 10) }
@@ -193,17 +197,8 @@ func (h *Hub) publish(topics []string, private bool, events []sse.Eventer) (Publ
 	}
 	// Encode outside the lock, leaving room in front for the id line.
 	bufs := make([][]byte, len(events))
-	for i, ev := range events {
-		e, err := ev.Event()
-		if err != nil {
-			return Published{}, fmt.Errorf("event %d: %w", i, err)
-		}
-		e.ID = ""
-		buf, err := sse.AppendEvent(make([]byte, h.idPre, h.idPre+256), &e)
-		if err != nil {
-			return Published{}, fmt.Errorf("event %d: %w", i, err)
-		}
-		bufs[i] = buf
+	if err := encode(bufs, events, h.idPre); err != nil {
+		return Published{}, err
 	}
 	out := Published{IDs: make([]string, len(events)), Topics: topics}
 	var res broadcast.Result
@@ -245,23 +240,15 @@ func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered 
 	if err != nil {
 		return 0, err
 	}
-	frames := make([]*broadcast.Frame, len(events))
-	for i, ev := range events {
-		e, err := ev.Event()
-		if err != nil {
-			return 0, fmt.Errorf("event %d: %w", i, err)
-		}
-		e.ID = ""
-		buf, err := sse.AppendEvent(nil, &e)
-		if err != nil {
-			return 0, fmt.Errorf("event %d: %w", i, err)
-		}
-		frames[i] = &broadcast.Frame{Data: buf}
+	bufs := make([][]byte, len(events))
+	if err := encode(bufs, events, 0); err != nil {
+		return 0, err
 	}
 	var res broadcast.Result
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, f := range frames {
+	for _, buf := range bufs {
+		f := &broadcast.Frame{Data: buf}
 		res.Queued, res.Evicted = 0, res.Evicted[:0]
 		for _, name := range topics {
 			if t := h.topics[name]; t != nil {
@@ -275,6 +262,23 @@ func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered 
 		}
 	}
 	return offered, nil
+}
+
+// encode encodes each event into bufs without its ID, after room bytes
+// left for the id line; the error names the event at fault. bufs is the
+// caller's, so that for a few events it can stay on the caller's stack.
+func encode(bufs [][]byte, events []sse.Eventer, room int) error {
+	for i, ev := range events {
+		e, err := ev.Event()
+		if err == nil {
+			e.ID = ""
+			bufs[i], err = sse.AppendEvent(make([]byte, room, room+256), &e)
+		}
+		if err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // Subscribers returns how many clients follow topic.
@@ -398,18 +402,16 @@ type Subscription struct {
 }
 
 // SubscribeOption changes how Subscribe registers a client.
-type SubscribeOption func(*Subscription)
+type SubscribeOption func(*subscribeConfig)
+
+type subscribeConfig struct {
+	private func(topic string) bool // nil: no private events
+}
 
 // WithPrivate grants the subscription the private events of each of its
 // topics for which allowed returns true.
 func WithPrivate(allowed func(topic string) bool) SubscribeOption {
-	return func(s *Subscription) {
-		for _, t := range s.Topics {
-			if allowed(t) {
-				s.Private = append(s.Private, t)
-			}
-		}
-	}
+	return func(c *subscribeConfig) { c.private = allowed }
 }
 
 // C returns the channel of live frames. It is closed when the hub evicts
@@ -448,9 +450,17 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 		last, known = h.parseEventID(lastEventID)
 	}
 
-	granted := &Subscription{Topics: topics} // options run outside the lock
+	var c subscribeConfig
 	for _, o := range opts {
-		o(granted)
+		o(&c)
+	}
+	var private []string // decided outside the lock
+	if c.private != nil {
+		for _, t := range topics {
+			if c.private(t) {
+				private = append(private, t)
+			}
+		}
 	}
 
 	h.mu.Lock()
@@ -458,7 +468,7 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 	if h.draining {
 		return nil, ErrClosed
 	}
-	sub := &Subscription{hub: h, Topics: topics, Private: granted.Private, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
+	sub := &Subscription{hub: h, Topics: topics, Private: private, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
 	for _, name := range topics {
 		if slices.Contains(sub.Private, name) {
 			h.topicLocked(name).group.AddPrivileged(sub.sub)

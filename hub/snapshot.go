@@ -82,7 +82,7 @@ func NewFromHistory(cfg Config, r io.Reader) (*Hub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.epoch, h.seq, h.forgotten = s.Epoch, s.Seq, s.Forgotten
-	h.idPre = len("id: ") + len(s.Epoch) + 1 + 20 + 1
+	h.idPre = idRoom(s.Epoch)
 	h.hist.first = s.First
 	for i, ev := range s.Events {
 		for _, name := range ev.Topics {

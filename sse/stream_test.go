@@ -357,17 +357,7 @@ func TestLifecycle(t *testing.T) {
 			sendErr <- s.PatchElements("<p>gone</p>")
 		}))
 		defer srv.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := readEvent(bufio.NewReader(resp.Body)); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		resp.Body.Close()
+		readOneAndLeave(t, srv.URL)
 		if err := <-sendErr; !errors.Is(err, sse.ErrClosed) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("send after the client left: %v, want ErrClosed wrapping context.Canceled", err)
 		}
@@ -399,21 +389,28 @@ func TestLifecycle(t *testing.T) {
 			}
 		}))
 		defer srv.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := readEvent(bufio.NewReader(resp.Body)); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		resp.Body.Close()
+		readOneAndLeave(t, srv.URL)
 		if err := <-causes; err != nil {
 			t.Fatalf("OnClose cause %v, want nil from Close", err)
 		}
 	})
+}
+
+// readOneAndLeave opens the stream at url, reads its first event, then
+// goes away.
+func readOneAndLeave(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := readEvent(bufio.NewReader(resp.Body)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestWriteDeadline has a client that sends its request and never reads:

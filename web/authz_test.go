@@ -222,9 +222,8 @@ func TestPublishRate(t *testing.T) {
 	// One publish per 100 s with bursts of 2: the third in a row is over.
 	srv := newAuthServer(t, web.Config{PublishRate: 0.01, PublishBurst: 2})
 	other := token(t, auth.Patterns{"**"}, nil, time.Hour)
-	for i := range 2 {
+	for range 2 {
 		publishWith(t, srv, "t", "<p>x</p>", testKey)
-		_ = i
 	}
 	a := request(t, srv, http.MethodPost, "/topics/t", hdr("Content-Type", "text/html", "Authorization", "Bearer "+testKey), "<p>x</p>")
 	if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "100" || !strings.Contains(a.body.Error, "more than 0.01 per second (burst 2)") {

@@ -39,23 +39,23 @@ var _ http.ResponseWriter = (*rawStream)(nil)
 // holds none.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// hijack takes the connection of an HTTP/1.1 request over. ok is false
+// hijack takes the connection of an HTTP/1.1 request over. It returns nil
 // when the connection cannot be hijacked (HTTP/2) or the client may not
 // read chunked encoding (HTTP/1.0); the caller then keeps using w.
-func hijack(w http.ResponseWriter, r *http.Request) (*rawStream, bool) {
+func hijack(w http.ResponseWriter, r *http.Request) *rawStream {
 	if !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
-		return nil, false
+		return nil
 	}
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return nil, false
+		return nil
 	}
 	// The buffered reader may hold bytes the client sent after its request;
 	// a subscriber has nothing more to say, so they are ignored.
 	// Headers set before the hijack (such as CORS) still apply: the map is
 	// the response's own, which net/http keeps until the handler returns
 	// anyway.
-	return &rawStream{conn: conn, header: w.Header()}, true
+	return &rawStream{conn: conn, header: w.Header()}
 }
 
 func (s *rawStream) Header() http.Header { return s.header }

@@ -28,10 +28,10 @@ func (l *streamLimits) acquire(ip string) *apiError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.open >= l.max {
-		return &apiError{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("the hub holds its maximum of %d streams; retry later", l.max)}
+		return &apiError{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Msg: fmt.Sprintf("the hub holds its maximum of %d streams; retry later", l.max)}
 	}
 	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
-		return &apiError{Status: http.StatusTooManyRequests, Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
+		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
 	}
 	l.open++
 	if l.perIP > 0 {

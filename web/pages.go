@@ -46,7 +46,7 @@ type pageData struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, d pageData) {
-	d.DatastarURL, d.Host, d.Demos = s.client, r.Host, s.demos
+	d.DatastarURL, d.Host, d.Demos = s.client, r.Host, s.cfg.Demos
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	if err := pages[name].ExecuteTemplate(w, name, d); err != nil {
@@ -131,11 +131,7 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 		s.demoAnswer(w, r, map[string]any{"tryError": fmt.Sprintf("kind %q: want html or signals", in.TryKind)})
 		return
 	}
-	if _, err := ev.Event(); err != nil {
-		s.demoAnswer(w, r, map[string]any{"tryError": err.Error()})
-		return
-	}
-	if _, err := s.hub.Publish([]string{tryTopic}, ev); err != nil {
+	if _, err := s.hub.Publish([]string{tryTopic}, ev); err != nil { // names what is wrong with the event
 		s.demoAnswer(w, r, map[string]any{"tryError": err.Error()})
 		return
 	}

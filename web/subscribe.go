@@ -67,12 +67,11 @@ func lastEventID(r *http.Request) string {
 // openStream is a subscriber whose response has started: what the pump
 // needs, and what must be released when it ends.
 type openStream struct {
-	r        *http.Request
-	ip       string
-	sub      *hub.Subscription
-	stream   *sse.Stream
-	raw      *rawStream // the hijacked connection, or nil
-	hijacked bool
+	r      *http.Request
+	ip     string
+	sub    *hub.Subscription
+	stream *sse.Stream
+	raw    *rawStream // the hijacked connection, or nil
 }
 
 // subscribe registers the client, writes its replay, then drains its
@@ -114,7 +113,6 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	}
 	o := &openStream{r: r, ip: s.clientIP(r)}
 	if refused := s.limits.acquire(o.ip); refused != nil {
-		w.Header().Set("Retry-After", retryAfter)
 		writeError(w, r, refused)
 		return nil
 	}
@@ -125,7 +123,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		return nil
 	}
 	var out http.ResponseWriter = w
-	if o.raw, o.hijacked = hijack(w, r); o.hijacked {
+	if o.raw = hijack(w, r); o.raw != nil {
 		out = o.raw
 	}
 	o.stream, err = sse.NewSSE(out, r, s.streams...)
@@ -146,7 +144,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 // connection is closed without the last chunk, so the client reconnects.
 func (o *openStream) close(s *Server) {
 	o.sub.Close()
-	if o.hijacked {
+	if o.raw != nil {
 		o.raw.Close()
 	}
 	s.limits.release(o.ip)
@@ -160,7 +158,7 @@ func (o *openStream) close(s *Server) {
 func (s *Server) pump(o *openStream) {
 	frames := o.sub.C()
 	var done <-chan struct{}
-	if !o.hijacked {
+	if o.raw == nil {
 		done = o.r.Context().Done()
 	}
 	for {
@@ -176,7 +174,7 @@ func (s *Server) pump(o *openStream) {
 			}
 		}
 		if !ok {
-			s.abort(o.r, o.sub.Err(), o.hijacked)
+			s.abort(o)
 			return
 		}
 		if !s.deliver(o, f) {
@@ -207,7 +205,7 @@ func (s *Server) deliver(o *openStream, f *broadcast.Frame) bool {
 	clear(*batch) // drop the references to the frames
 	framesPool.Put(batch)
 	if written && !open {
-		s.abort(o.r, o.sub.Err(), o.hijacked)
+		s.abort(o)
 	}
 	return written && open
 }
@@ -248,15 +246,16 @@ func (s *Server) write(stream *sse.Stream, frames [][]byte) bool {
 // reconnects (with Last-Event-ID) instead of stopping: a hijacked
 // connection is closed by the caller without the last chunk, any other
 // response is aborted by panicking with http.ErrAbortHandler.
-func (s *Server) abort(r *http.Request, reason error, hijacked bool) {
+func (s *Server) abort(o *openStream) {
+	reason := o.sub.Err()
 	level := slog.LevelDebug
 	if errors.Is(reason, broadcast.ErrSlow) {
 		level = slog.LevelInfo
 	}
-	s.log.LogAttrs(r.Context(), level, "subscriber aborted",
-		slog.String(keyRemote, s.clientIP(r)), slog.Any("reason", reason),
+	s.log.LogAttrs(o.r.Context(), level, "subscriber aborted",
+		slog.String(keyRemote, o.ip), slog.Any("reason", reason),
 		slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))
-	if !hijacked {
+	if o.raw == nil {
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -158,7 +158,6 @@ type Server struct {
 	streams  []sse.Option
 	limits   streamLimits
 	rates    publishLimits
-	demos    bool
 	demo     demoState
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
@@ -171,7 +170,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	s := &Server{hub: h, cfg: cfg, log: cfg.Logger, demos: cfg.Demos}
+	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}
 	switch c := cfg.DatastarClient; {
@@ -217,7 +216,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		if s.clientJS != nil {
 			r.Get("/datastar.js", s.handleClientJS)
 		}
-		if s.demos {
+		if cfg.Demos {
 			r.Post("/try", s.handleTry)
 			r.Get("/demo/counter", s.handleCounterPage)
 			r.Post("/demo/counter/add", s.handleCounterAdd)

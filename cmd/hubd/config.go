@@ -87,8 +87,8 @@ type setting struct {
 	boolean         bool // its flag needs no value
 }
 
-func boolSetting(name, help string, dst func(*config) *bool) setting {
-	return setting{name: name, def: "false", help: help, boolean: true, set: func(c *config, v string) error {
+func boolSetting(name string, def bool, help string, dst func(*config) *bool) setting {
+	return setting{name: name, def: strconv.FormatBool(def), help: help, boolean: true, set: func(c *config, v string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("%q is not true or false", v)
@@ -143,14 +143,32 @@ func durationSetting(name string, def time.Duration, help string, dst func(*conf
 // listSetting is a comma-separated list; empty items are dropped.
 func listSetting(name, help string, dst func(*config) *[]string) setting {
 	return setting{name: name, help: help, set: func(c *config, v string) error {
-		*dst(c) = nil
-		for _, item := range strings.Split(v, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				*dst(c) = append(*dst(c), item)
-			}
-		}
+		*dst(c) = splitList(v)
 		return nil
 	}}
+}
+
+// splitList splits a comma-separated list, trimming items and dropping
+// empty ones.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parsePatterns reads a comma-separated list of topic patterns.
+func parsePatterns(v string) (auth.Patterns, error) {
+	ps := auth.Patterns(splitList(v))
+	for _, p := range ps {
+		if err := auth.ValidatePattern(p); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
 }
 
 func stringSetting(name, def, help string, dst func(*config) *string) setting {
@@ -219,28 +237,19 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	boolSetting("insecure-anonymous", "serve anyone who can reach a non-loopback address, with no authorization", func(c *config) *bool { return &c.InsecureAnonymous }),
+	boolSetting("insecure-anonymous", false, "serve anyone who can reach a non-loopback address, with no authorization", func(c *config) *bool { return &c.InsecureAnonymous }),
 	stringSetting("jwt-secret", "", "HMAC secret (32 bytes or more) that verifies HS256/384/512 tokens; prefer jwt-secret-file", func(c *config) *string { return &c.JWTSecret }),
 	stringSetting("jwt-secret-file", "", "file holding the HMAC secret (trailing newline ignored)", func(c *config) *string { return &c.JWTSecretFile }),
 	listSetting("jwt-public-keys", "PEM files of public keys or certificates (RSA, ECDSA, Ed25519) that verify RS*, PS*, ES* and EdDSA tokens, comma separated", func(c *config) *[]string { return &c.JWTPublicKeys }),
 	stringSetting("jwks-url", "", "JSON Web Key Set URL whose keys verify tokens (fetched at start, refreshed every 10 minutes)", func(c *config) *string { return &c.JWKSURL }),
 	durationSetting("jwt-leeway", auth.DefaultLeeway, "clock skew allowed for a token's exp and nbf", func(c *config) *time.Duration { return &c.JWTLeeway }),
 	listSetting("publish-keys", "static API keys (24 bytes or more) that may publish to any topic, sent as Bearer; comma separated", func(c *config) *[]string { return &c.PublishKeys }),
-	{name: "anonymous-subscribe", help: "topic patterns anyone may subscribe to without a token (with authorization on), comma separated: news/*, public/**", set: func(c *config, v string) error {
-		c.AnonymousSubscribe = nil
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
-			}
-			if err := auth.ValidatePattern(p); err != nil {
-				return err
-			}
-			c.AnonymousSubscribe = append(c.AnonymousSubscribe, p)
-		}
-		return nil
+	{name: "anonymous-subscribe", help: "topic patterns anyone may subscribe to without a token (with authorization on), comma separated: news/*, public/**", set: func(c *config, v string) (err error) {
+		c.AnonymousSubscribe, err = parsePatterns(v)
+		return err
 	}},
 	stringSetting("auth-cookie", web.DefaultAuthCookie, "cookie a subscriber's token may come in", func(c *config) *string { return &c.AuthCookie }),
-	boolSetting("access-token-query", "accept a subscriber's token as the access_token query parameter (it ends up in logs)", func(c *config) *bool { return &c.QueryToken }),
+	boolSetting("access-token-query", false, "accept a subscriber's token as the access_token query parameter (it ends up in logs)", func(c *config) *bool { return &c.QueryToken }),
 	{name: "publish-rate", def: "0", help: "publishes per second allowed to one token, key or (without authorization) address; past it 429 (0: no bound)", set: func(c *config, v string) error {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || f < 0 || math.IsInf(f, 0) {
@@ -258,7 +267,7 @@ var settings = []setting{
 		c.TLSKey = v
 		return nil
 	}},
-	boolSetting("h2c", "serve cleartext HTTP/2 as well, for a proxy that speaks it", func(c *config) *bool { return &c.H2C }),
+	boolSetting("h2c", false, "serve cleartext HTTP/2 as well, for a proxy that speaks it", func(c *config) *bool { return &c.H2C }),
 	intSetting("http2-max-streams", DefaultHTTP2MaxStreams, "concurrent streams one HTTP/2 connection may open", func(c *config) *int { return &c.HTTP2MaxStreams }, 1),
 	{name: "compression", def: "", help: "content codings streams may use, in order of preference (gzip,zstd,br); empty: none", set: func(c *config, v string) error {
 		c.Compression = nil
@@ -273,14 +282,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{name: "demos", def: "true", help: "serve the demos under /demo/ and the dashboard's try-it form (only without authorization: they let anyone publish to the demo topics)", boolean: true, set: func(c *config, v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		c.Demos = b
-		return nil
-	}},
+	boolSetting("demos", true, "serve the demos under /demo/ and the dashboard's try-it form (only without authorization: they let anyone publish to the demo topics)", func(c *config) *bool { return &c.Demos }),
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
 	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
 	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),

@@ -17,35 +17,35 @@ import (
 // that clients are told they missed events) instead of reusing IDs this run
 // has already given out.
 func startHub(cfg *config, hc hub.Config, log *slog.Logger) (*hub.Hub, error) {
-	if cfg.HistoryFile == "" {
-		h, err := hub.New(hc)
-		if err != nil {
-			return nil, &configError{err}
+	if cfg.HistoryFile != "" {
+		f, err := os.Open(cfg.HistoryFile)
+		if err == nil {
+			return restoreHub(cfg.HistoryFile, f, hc, log)
 		}
-		return h, nil
-	}
-	f, err := os.Open(cfg.HistoryFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		h, err := hub.New(hc)
-		if err != nil {
-			return nil, &configError{err}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("history-file: %w", err)
 		}
 		log.Info("no saved history: starting with an empty one", "file", cfg.HistoryFile)
-		return h, nil
 	}
+	h, err := hub.New(hc)
 	if err != nil {
-		return nil, fmt.Errorf("history-file: %w", err)
+		return nil, &configError{err}
 	}
+	return h, nil
+}
+
+// restoreHub starts the hub from the history in f, then removes the file.
+func restoreHub(path string, f *os.File, hc hub.Config, log *slog.Logger) (*hub.Hub, error) {
 	h, err := hub.NewFromHistory(hc, f)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("history-file %s: %w (move it away to start with an empty history)", cfg.HistoryFile, err)
+		return nil, fmt.Errorf("history-file %s: %w (move it away to start with an empty history)", path, err)
 	}
-	if err := os.Remove(cfg.HistoryFile); err != nil {
+	if err := os.Remove(path); err != nil {
 		return nil, fmt.Errorf("history-file: %w", err)
 	}
 	st := h.Stats()
-	log.Info("history restored", "file", cfg.HistoryFile, "events", st.HistoryLen, "last_id", st.LastID)
+	log.Info("history restored", "file", path, "events", st.HistoryLen, "last_id", st.LastID)
 	return h, nil
 }
 

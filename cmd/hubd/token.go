@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hubd-dev/hubd/auth"
@@ -24,15 +23,9 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	var publish, subscribe auth.Patterns
 	patterns := func(dst *auth.Patterns) func(string) error {
 		return func(v string) error {
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					if err := auth.ValidatePattern(p); err != nil {
-						return err
-					}
-					*dst = append(*dst, p)
-				}
-			}
-			return nil
+			ps, err := parsePatterns(v)
+			*dst = append(*dst, ps...)
+			return err
 		}
 	}
 	fs.Func("publish", "topic pattern the bearer may publish to (repeat or comma separate)", patterns(&publish))
