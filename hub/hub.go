@@ -30,8 +30,10 @@ const (
 
 // MissedSignal is the signal a subscriber's page receives, set to true,
 // when it reconnects with a Last-Event-ID whose following events are no
-// longer all in the history (or that another run of the hub issued). The
-// leading underscore keeps it out of the signals Datastar sends back.
+// longer all in the history, or that this run of the hub cannot place (an
+// ID of another run, such as one before a crash and restart). The events
+// the history still holds follow it. The leading underscore keeps it out
+// of the signals Datastar sends back.
 const MissedSignal = "_hubdMissed"
 
 // Errors of the hub.
@@ -390,11 +392,12 @@ type Subscription struct {
 	Topics []string
 	// Replay holds the frames to write before anything from C, in order:
 	// a missed-events signal if there is a gap, the events from history
-	// after the client's Last-Event-ID, and a frame that sets the client's
-	// last event ID to the newest event at subscribe time.
+	// after the client's Last-Event-ID (all of history when the ID cannot
+	// be placed), and a frame that sets the client's last event ID to the
+	// newest event at subscribe time.
 	Replay [][]byte
 	// Missed reports that events after the client's Last-Event-ID can no
-	// longer be replayed.
+	// longer all be replayed, or that the ID is not one this run can place.
 	Missed bool
 	// Private are the topics whose private events this subscription gets.
 	Private []string
@@ -440,6 +443,13 @@ func (s *Subscription) Close() {
 // last event the client received ("" for a new client): the subscription's
 // Replay then holds every later event of its topics, and C every event
 // published after Subscribe returns, with no gap and no repeat.
+//
+// When lastEventID is not one this run can place (an ID of another epoch,
+// as after a restart that kept no history file; one past the newest event;
+// or not an event ID at all), Replay starts with the MissedSignal frame and
+// then holds the whole history of the topics, private events filtered as in
+// any replay, so that what was published since the restart still arrives.
+// The same holds when events after lastEventID were trimmed from history.
 func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
@@ -480,20 +490,23 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 	h.active.Add(1)
 
 	if lastEventID != "" {
-		sub.Missed = !known || last > h.seq
-		if known && last <= h.seq {
-			for _, name := range topics {
-				if last < h.topics[name].trimmed {
-					sub.Missed = true
-				}
-			}
-			h.hist.since(last, func(e *entry) {
-				if sharesTopic(e.topics, topics) && (!e.frame.Private || sharesTopic(e.topics, sub.Private)) {
-					sub.Replay = append(sub.Replay, e.frame.Data)
-				}
-			})
-			h.stats.replayed.Add(uint64(len(sub.Replay)))
+		if !known || last > h.seq {
+			// An ID this run cannot place (another run's after a crash, one
+			// past the newest event, or no event ID at all): the client may
+			// have missed anything, so it gets all that history holds.
+			sub.Missed, last = true, 0
 		}
+		for _, name := range topics {
+			if last < h.topics[name].trimmed {
+				sub.Missed = true
+			}
+		}
+		h.hist.since(last, func(e *entry) {
+			if sharesTopic(e.topics, topics) && (!e.frame.Private || sharesTopic(e.topics, sub.Private)) {
+				sub.Replay = append(sub.Replay, e.frame.Data)
+			}
+		})
+		h.stats.replayed.Add(uint64(len(sub.Replay)))
 		if sub.Missed {
 			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
 		}

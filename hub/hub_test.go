@@ -608,11 +608,34 @@ func TestHistoryNegativeKeepsNothing(t *testing.T) {
 	}
 }
 
+// TestSubscribeUnusableLastEventID checks a Last-Event-ID the hub cannot
+// place: one of another run (a restart after a crash), one past the newest
+// event, or no event ID at all. The client cannot know what it missed, so it
+// is told so and then gets the whole history of its topics, filtered for
+// private events as any replay is, and after that every live event once.
 func TestSubscribeUnusableLastEventID(t *testing.T) {
 	t.Parallel()
 	h := newHub(t, hub.Config{})
-	publish(t, h, 2, "t")
-	tests := []struct {
+	granted := hub.WithPrivate(func(string) bool { return true })
+	live, err := h.Subscribe([]string{"t", "u"}, "", granted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(live.Close)
+	// Events 1 to 4: public on t, public on u, private on t, public on t.
+	publish(t, h, 1, "t")
+	publish(t, h, 1, "u")
+	if _, err := h.PublishPrivate([]string{"t"}, element(3)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, h, 1, "t")
+	frames, _ := receive(live)
+	if len(frames) != 4 {
+		t.Fatalf("live subscriber got %d frames, want 4", len(frames))
+	}
+	ev := func(seq int) []byte { return frames[seq-1].Data }
+
+	ids := []struct {
 		name string
 		last string
 	}{
@@ -622,20 +645,61 @@ func TestSubscribeUnusableLastEventID(t *testing.T) {
 		{"no number", h.Epoch() + "-"},
 		{"not a number", h.Epoch() + "-x1"},
 		{"negative", h.Epoch() + "--1"},
-		{"from the future", h.EventID(3)},
+		{"from the future", h.EventID(5)},
 		{"far future", h.EventID(1 << 40)},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := subscribe(t, h, tt.last, "t")
-			want := [][]byte{missedFrame, cursor(h, 2)}
-			if !s.Missed || !equalFrames(s.Replay, want) {
-				t.Errorf("Missed %v, Replay %s; want true, %s", s.Missed, describe(h, s.Replay), describe(h, want))
-			}
-		})
+	kinds := []struct {
+		name string
+		opts []hub.SubscribeOption
+		want [][]byte
+	}{
+		{"public", nil, [][]byte{missedFrame, ev(1), ev(4), cursor(h, 4)}},
+		{"private granted", []hub.SubscribeOption{granted}, [][]byte{missedFrame, ev(1), ev(3), ev(4), cursor(h, 4)}},
 	}
-	if st := h.Stats(); st.Replayed != 0 {
-		t.Errorf("Replayed = %d, want 0", st.Replayed)
+	replayed := h.Stats().Replayed
+	for _, id := range ids { // sequential: the cases share the hub
+		for _, k := range kinds {
+			t.Run(id.name+"/"+k.name, func(t *testing.T) {
+				s, err := h.Subscribe([]string{"t"}, id.last, k.opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if !s.Missed || !equalFrames(s.Replay, k.want) {
+					t.Errorf("Missed %v, Replay %s; want true, %s", s.Missed, describe(h, s.Replay), describe(h, k.want))
+				}
+				if frames, _ := receive(s); len(frames) != 0 {
+					t.Errorf("replayed events also queued on C: %v", frameIDs(frames))
+				}
+				replayed += uint64(len(k.want) - 2) // less the signal and the cursor
+			})
+		}
+	}
+	if st := h.Stats(); st.Replayed != replayed {
+		t.Errorf("Replayed = %d, want %d", st.Replayed, replayed)
+	}
+
+	// After the replay the subscription is live: the next event comes
+	// through C, once.
+	s := subscribe(t, h, "zzzzzzzzzz-9", "t")
+	publish(t, h, 1, "t")
+	if frames, _ := receive(s); !slices.Equal(frameIDs(frames), []uint64{5}) {
+		t.Errorf("after the replay C has %v, want [5]", frameIDs(frames))
+	}
+}
+
+// TestSubscribeUnusableLastEventIDTrimmed checks that an unusable ID gets
+// what the history still holds when older events were pushed out.
+func TestSubscribeUnusableLastEventIDTrimmed(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, hub.Config{HistorySize: 2})
+	live := subscribe(t, h, "", "t")
+	publish(t, h, 3, "t")
+	frames, _ := receive(live)
+	s := subscribe(t, h, "garbage", "t")
+	want := [][]byte{missedFrame, frames[1].Data, frames[2].Data, cursor(h, 3)}
+	if !s.Missed || !equalFrames(s.Replay, want) {
+		t.Errorf("Missed %v, Replay %s; want true, %s", s.Missed, describe(h, s.Replay), describe(h, want))
 	}
 }
 

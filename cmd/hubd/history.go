@@ -13,9 +13,10 @@ import (
 
 // startHub starts the hub, restoring the history that the last graceful
 // stop saved to cfg.HistoryFile, if any. The file is removed once read: if
-// this run then crashes, the next one starts afresh (with new event IDs, so
-// that clients are told they missed events) instead of reusing IDs this run
-// has already given out.
+// this run then crashes, the next one starts afresh instead of reusing IDs
+// this run has already given out: with new event IDs, so that a client
+// reconnecting with an ID of this run is told it missed events and then gets
+// everything the new run has published.
 func startHub(cfg *config, hc hub.Config, log *slog.Logger) (*hub.Hub, error) {
 	if cfg.HistoryFile != "" {
 		f, err := os.Open(cfg.HistoryFile)

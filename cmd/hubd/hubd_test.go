@@ -15,20 +15,45 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildHubd compiles the daemon into a temporary folder.
+// TestMain removes the binary that buildHubd made, once every test ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built is the daemon binary, compiled once for all the tests that run it.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	out      []byte
+	err      error
+}
+
+// buildHubd returns the path of the daemon binary, compiling it the first
+// time into a temporary folder that TestMain removes.
 func buildHubd(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hubd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "hubd-test-")
+		if built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "hubd")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
 }
 
 // startHubd runs the binary and returns its base URL once it listens.
@@ -253,18 +278,7 @@ func TestRestartKeepsHistory(t *testing.T) {
 	bin := buildHubd(t)
 	file := filepath.Join(t.TempDir(), "history")
 	args := []string{"-addr", "127.0.0.1:0", "-history-file", file, "-log-level", "warn"}
-	publishOne := func(base, html string) string {
-		resp, err := http.Post(base+"/topics/news", "text/html", strings.NewReader(html))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("publish: %v %v", resp, err)
-		}
-		defer resp.Body.Close()
-		var res struct{ ID string }
-		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-			t.Fatal(err)
-		}
-		return res.ID
-	}
+	publishOne := func(base, html string) string { return publishHTML(t, base, "news", html) }
 
 	cmd, base := startHubd(t, bin, args...)
 	var ids []string
@@ -316,5 +330,132 @@ func TestRestartKeepsHistory(t *testing.T) {
 	}
 	if epoch := strings.Split(next, "-")[0]; epoch != strings.Split(ids[0], "-")[0] {
 		t.Errorf("new ID %s is of another epoch than %s", next, ids[0])
+	}
+}
+
+// publishHTML publishes one patch-elements event to topic and returns its
+// event ID.
+func publishHTML(t *testing.T, base, topic, html string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/topics/"+topic, "text/html", strings.NewReader(html))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("publish: %s %s", resp.Status, b)
+	}
+	var res struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		t.Fatalf("publish response: %v", err)
+	}
+	return res.ID
+}
+
+// sseEvent is one event read from a stream: its id, event type and data
+// lines (with the "data: " prefix removed).
+type sseEvent struct {
+	id, event string
+	data      []string
+}
+
+// readEvent reads the next event of a stream, skipping comments (the
+// heartbeats) and blocks that carry no field.
+func readEvent(r *bufio.Reader) (sseEvent, error) {
+	var ev sseEvent
+	fields := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return ev, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if fields > 0 {
+				return ev, nil
+			}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
+			fields++
+		case strings.HasPrefix(line, "event: "):
+			ev.event = strings.TrimPrefix(line, "event: ")
+			fields++
+		case strings.HasPrefix(line, "data: "):
+			ev.data = append(ev.data, strings.TrimPrefix(line, "data: "))
+			fields++
+		default:
+			fields++ // retry: and anything else still makes an event
+		}
+	}
+}
+
+// TestCrashRestartReplaysHistory kills the binary with SIGKILL, so that it
+// saves no history, and starts it again on the same address and files: a
+// client reconnecting with an ID of the first run is told it missed events,
+// then gets what was published since the restart, then live events.
+func TestCrashRestartReplaysHistory(t *testing.T) {
+	bin := buildHubd(t)
+	file := filepath.Join(t.TempDir(), "history")
+	cmd, base := startHubd(t, bin, "-addr", "127.0.0.1:0", "-history-file", file, "-log-level", "warn")
+	publishHTML(t, base, "news", `<p id="n">0</p>`)
+	old := publishHTML(t, base, "news", `<p id="n">1</p>`)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("hubd exited cleanly after SIGKILL")
+	}
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("history file after a crash: %v, want none", err)
+	}
+
+	_, again := startHubd(t, bin, "-addr", strings.TrimPrefix(base, "http://"), "-history-file", file, "-log-level", "warn")
+	if again != base {
+		t.Fatalf("restarted on %s, want %s", again, base)
+	}
+	after := publishHTML(t, base, "news", `<p id="n">after the restart</p>`)
+	if strings.Split(after, "-")[0] == strings.Split(old, "-")[0] {
+		t.Fatalf("the run after the crash kept the epoch of %s: %s", old, after)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/news", nil)
+	req.Header.Set("Datastar-Request", "true")
+	req.Header.Set("Last-Event-ID", old)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reconnect: %s", resp.Status)
+	}
+	r := bufio.NewReader(resp.Body)
+	next := func(what string) sseEvent {
+		t.Helper()
+		ev, err := readEvent(r)
+		if err != nil {
+			t.Fatalf("reading %s: %v", what, err)
+		}
+		return ev
+	}
+
+	if ev := next("the missed signal"); ev.event != "datastar-patch-signals" || ev.id != "" ||
+		!slices.Equal(ev.data, []string{`signals {"_hubdMissed":true}`}) {
+		t.Fatalf("first event %+v, want the _hubdMissed signal without an id", ev)
+	}
+	if ev := next("the event published after the restart"); ev.id != after || !slices.Contains(ev.data, `elements <p id="n">after the restart</p>`) {
+		t.Fatalf("second event %+v, want %s: the event published after the restart", ev, after)
+	}
+	if ev := next("the cursor"); ev.id != after || ev.event != "" || len(ev.data) != 0 {
+		t.Fatalf("third event %+v, want the cursor at %s", ev, after)
+	}
+	live := publishHTML(t, base, "news", `<p id="n">live</p>`)
+	if ev := next("the live event"); ev.id != live || !slices.Contains(ev.data, `elements <p id="n">live</p>`) {
+		t.Fatalf("live event %+v, want %s", ev, live)
 	}
 }
