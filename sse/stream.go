@@ -90,7 +90,8 @@ type Stream struct {
 	zbuf       bytes.Buffer
 	comp       compressor
 	noDeadline bool      // the ResponseWriter cannot set write deadlines
-	deadline   time.Time // the write deadline in force
+	perWrite   bool      // arm the deadline around each write only, then clear it (HTTP/2 and later)
+	deadline   time.Time // the write deadline in force; zero when none is
 	done       bool      // no more writes
 	cause      error     // why the stream ended; nil after Close
 
@@ -104,7 +105,7 @@ type Stream struct {
 // flushes them at once. The stream ends when r's context ends. NewSSE fails
 // only when w cannot flush.
 func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, error) {
-	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, encoding: Identity}
+	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, encoding: Identity, perWrite: r.ProtoMajor >= 2}
 	s.cfg.writeTimeout = DefaultWriteTimeout
 	for _, o := range opts {
 		o(&s.cfg)
@@ -127,7 +128,9 @@ func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, er
 	}
 	w.WriteHeader(http.StatusOK)
 	s.setDeadline()
-	if err := s.rc.Flush(); err != nil {
+	err := s.rc.Flush()
+	s.clearDeadline()
+	if err != nil {
 		return nil, fmt.Errorf("sse: flush headers: %w", err)
 	}
 	s.stopWatch = unwatched
@@ -257,7 +260,11 @@ func appendEvents(dst []byte, events []Eventer) ([]byte, error) {
 
 // Close finishes the stream: it closes the compressor, flushes, and runs
 // OnClose. Close is idempotent; later sends return ErrClosed. It does not
-// end the HTTP response: the handler does that by returning.
+// end the HTTP response: the handler does that by returning, soon after
+// Close. Over HTTP/1 net/http then writes the response's last chunk; Close
+// gives that write one whole write timeout from now, so that a deadline
+// armed long ago cannot cut a stream that ended cleanly (a client that
+// sees the response cut reconnects).
 func (s *Stream) Close() error {
 	s.mu.Lock()
 	if s.done {
@@ -269,6 +276,9 @@ func (s *Stream) Close() error {
 		if err = s.comp.Close(); err == nil {
 			err = s.writeOut()
 		}
+	}
+	if !s.perWrite && !s.noDeadline && s.cfg.writeTimeout > 0 {
+		s.setDeadlineAt(time.Now().Add(s.cfg.writeTimeout))
 	}
 	s.done = true
 	s.mu.Unlock()
@@ -320,6 +330,7 @@ func (s *Stream) writeLocked(frames ...[]byte) error {
 		if err == nil {
 			err = s.rc.Flush()
 		}
+		s.clearDeadline()
 	} else {
 		for _, p := range frames {
 			if _, err = s.comp.Write(p); err != nil {
@@ -349,6 +360,7 @@ func (s *Stream) writeOut() error {
 		return nil
 	}
 	s.setDeadline()
+	defer s.clearDeadline()
 	if _, err := s.w.Write(s.zbuf.Bytes()); err != nil {
 		return err
 	}
@@ -356,20 +368,44 @@ func (s *Stream) writeOut() error {
 }
 
 // setDeadline makes sure the next write must finish within the write
-// timeout. A deadline with more than half the timeout left is kept, so a
-// busy stream re-arms its timer at most twice per timeout instead of on
-// every write (re-arming was 8% of a hub's CPU at 10,000 streams); every
-// write still has between half the timeout and all of it.
+// timeout.
+//
+// How long a deadline may outlive its write depends on the protocol. Over
+// HTTP/1 the deadline is the connection's (net.Conn.SetWriteDeadline, also
+// on web's hijacked connections): it only fails writes made after it has
+// passed, so it can stay armed while the stream is idle. A deadline with
+// more than half the timeout left is then kept, so a busy stream re-arms
+// its timer at most twice per timeout instead of on every write (re-arming
+// was 8% of a hub's CPU at 10,000 streams); every write still has between
+// half the timeout and all of it. Over HTTP/2 net/http turns the deadline
+// into a timer that resets the stream when it fires, whether a write is
+// pending or not, so an idle stream would be cut one timeout after its
+// last event: there (perWrite, also for any later protocol, whose writers
+// we cannot vouch for) every write arms a fresh deadline and clearDeadline
+// removes it once the write is done. HTTP/1, the hot path of hubd's
+// subscribers, keeps the cheap way.
 func (s *Stream) setDeadline() {
 	if s.noDeadline || s.cfg.writeTimeout <= 0 {
 		return
 	}
 	now := time.Now()
-	if s.deadline.Sub(now) > s.cfg.writeTimeout/2 {
+	if !s.perWrite && s.deadline.Sub(now) > s.cfg.writeTimeout/2 {
 		return
 	}
-	s.deadline = now.Add(s.cfg.writeTimeout)
-	if err := s.rc.SetWriteDeadline(s.deadline); errors.Is(err, http.ErrNotSupported) {
+	s.setDeadlineAt(now.Add(s.cfg.writeTimeout))
+}
+
+// clearDeadline removes the deadline of a write that is done, where a
+// deadline left armed would fire on its own (perWrite).
+func (s *Stream) clearDeadline() {
+	if s.perWrite && !s.deadline.IsZero() {
+		s.setDeadlineAt(time.Time{})
+	}
+}
+
+func (s *Stream) setDeadlineAt(t time.Time) {
+	s.deadline = t
+	if err := s.rc.SetWriteDeadline(t); errors.Is(err, http.ErrNotSupported) {
 		s.noDeadline = true
 	}
 }
