@@ -44,7 +44,33 @@ var (
 	// ErrShutdown is the reason a subscription's channel is closed when the
 	// hub shuts down.
 	ErrShutdown = errors.New("hub: shutting down")
+	// ErrNodeID is wrapped by the error for a node ID that ValidateNodeID
+	// refuses.
+	ErrNodeID = errors.New("hub: invalid node ID")
 )
+
+// MaxNodeIDLen is the longest node ID ValidateNodeID accepts.
+const MaxNodeIDLen = 64
+
+// ValidateNodeID returns nil if id can name a node: 1 to MaxNodeIDLen
+// ASCII letters, digits, '.', '_' and '-' (a UUID qualifies), so that it is
+// safe in logs, metrics labels, headers and stream subjects. Otherwise the
+// error wraps ErrNodeID and says what is wrong.
+func ValidateNodeID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty", ErrNodeID)
+	case len(id) > MaxNodeIDLen:
+		return fmt.Errorf("%w: %q is %d bytes, more than %d", ErrNodeID, id, len(id), MaxNodeIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q has %q at byte %d; use only letters, digits, '.', '_' and '-'", ErrNodeID, id, c, i)
+		}
+	}
+	return nil
+}
 
 // Config sets up a Hub. Its zero value is usable.
 type Config struct {
@@ -62,6 +88,11 @@ type Config struct {
 	Heartbeat time.Duration
 	// Logger receives the hub's rare logs; nil discards them.
 	Logger *slog.Logger
+	// NodeID names this node among the nodes sharing an event log, and in
+	// what it reports about itself (see ValidateNodeID for what it may
+	// hold). Empty leaves the node unnamed, which is fine for a hub on its
+	// own; cmd/hubd always gives one.
+	NodeID string
 }
 
 // Validate returns every invalid field of c at once.
@@ -72,6 +103,11 @@ func (c Config) Validate() error {
 	}
 	if c.Heartbeat < 0 {
 		errs = append(errs, fmt.Errorf("heartbeat %v: must not be negative", c.Heartbeat))
+	}
+	if c.NodeID != "" {
+		if err := ValidateNodeID(c.NodeID); err != nil {
+			errs = append(errs, fmt.Errorf("node ID: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -146,6 +182,10 @@ func New(cfg Config) (*Hub, error) {
 
 // Epoch returns the prefix of this run's event IDs.
 func (h *Hub) Epoch() string { return h.epoch }
+
+// NodeID returns the node ID the hub was configured with (Config.NodeID),
+// or "" if it was given none. It never changes while the hub runs.
+func (h *Hub) NodeID() string { return h.cfg.NodeID }
 
 // idRoom is the room an event needs in front for its id line,
 // "id: EPOCH-SEQ\n", with SEQ of up to 20 digits.

@@ -192,6 +192,52 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	}
 }
 
+func TestValidateNodeID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		id   string
+		want string // "" for valid, else a part of the error
+	}{
+		{"uuid", "0196f2a4-7c1e-7b3a-9d2e-4f5a6b7c8d9e", ""},
+		{"name", "hubd-eu.west_1", ""},
+		{"one byte", "a", ""},
+		{"longest", strings.Repeat("n", hub.MaxNodeIDLen), ""},
+		{"empty", "", "empty"},
+		{"too long", strings.Repeat("n", hub.MaxNodeIDLen+1), "65 bytes, more than 64"},
+		{"space", "node 1", `' ' at byte 4`},
+		{"slash", "eu/1", `'/' at byte 2`},
+		{"newline", "a\n", `'\n' at byte 1`},
+		{"not ASCII", "nœud", "at byte 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := hub.ValidateNodeID(tt.id)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("ValidateNodeID(%q) = %v, want nil", tt.id, err)
+			case tt.want != "" && (!errors.Is(err, hub.ErrNodeID) || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("ValidateNodeID(%q) = %v, want hub.ErrNodeID naming %q", tt.id, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNodeID(t *testing.T) {
+	t.Parallel()
+	if got := newHub(t, hub.Config{NodeID: "node-7"}).NodeID(); got != "node-7" {
+		t.Errorf("NodeID() = %q, want node-7", got)
+	}
+	if got := newHub(t, hub.Config{}).NodeID(); got != "" {
+		t.Errorf("NodeID() of an unnamed hub = %q, want empty", got)
+	}
+	_, err := hub.New(hub.Config{NodeID: "node 7"})
+	if !errors.Is(err, hub.ErrNodeID) || !strings.Contains(err.Error(), `node ID: hub: invalid node ID: "node 7"`) {
+		t.Errorf("New with node ID %q: %v, want an error naming it", "node 7", err)
+	}
+}
+
 func TestPublishRejectsInvalidInput(t *testing.T) {
 	t.Parallel()
 	good := element(1)
