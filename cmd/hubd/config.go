@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hubd-dev/hubd/auth"
@@ -62,6 +63,7 @@ type config struct {
 	IdleTimeout       time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
+	NodeID            string
 
 	JWTSecret          string
 	JWTSecretFile      string
@@ -180,11 +182,20 @@ func stringSetting(name, def, help string, dst func(*config) *string) setting {
 
 // settings lists every setting, in the order -help shows them.
 var settings = []setting{
-	{name: "addr", def: DefaultAddr, help: "address to listen on", set: func(c *config, v string) error {
-		if !strings.Contains(v, ":") {
-			return fmt.Errorf("%q is not host:port", v)
+	{name: "addr", def: DefaultAddr, help: "address to listen on, host:port (an empty host: every interface; port 0: any free port)", set: func(c *config, v string) error {
+		if err := checkListenAddr(v); err != nil {
+			return err
 		}
 		c.Addr = v
+		return nil
+	}},
+	{name: "node-id", def: "", help: "name of this node in logs and, later, in a cluster: 1 to 64 letters, digits, '.', '_' or '-' (empty: a fresh UUID v7 at every start)", set: func(c *config, v string) error {
+		if v != "" {
+			if err := hub.ValidateNodeID(v); err != nil {
+				return err
+			}
+		}
+		c.NodeID = v
 		return nil
 	}},
 	intSetting("history-size", hub.DefaultHistorySize, "events kept for Last-Event-ID replay (-1: none)", func(c *config) *int { return &c.HistorySize }, -1),
@@ -339,7 +350,7 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(help, "Usage: hubd [flags]\n       hubd version\n       hubd token -help    (mint a token)\n\nEvery flag can also be set by its HUBD_ environment variable or a key of the -config file.\nA flag wins over the environment, which wins over the file.\n\nFlags:")
+		fmt.Fprintln(help, "Usage: hubd [flags]\n       hubd version    (or -version, --version)\n       hubd token -help    (mint a token)\n\nEvery flag can also be set by its HUBD_ environment variable or a key of the -config file.\nA flag wins over the environment, which wins over the file.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -396,6 +407,13 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 	if c.JWTSecret != "" && c.JWTSecretFile != "" {
 		errs = append(errs, errors.New("jwt-secret and jwt-secret-file: give one or neither"))
 	}
+	if c.NodeID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node-id: make a UUID: %w", err))
+		}
+		c.NodeID = id.String()
+	}
 	if len(errs) == 0 && !c.InsecureAnonymous && !c.authorizing() && !loopbackAddr(c.Addr) {
 		errs = append(errs, fmt.Errorf("addr %s is not a loopback address, and no authorization is configured: "+
 			"anyone who reaches it could publish; configure jwt-secret, jwt-public-keys, jwks-url or publish-keys, "+
@@ -439,6 +457,20 @@ func (c *config) authConfig(log *slog.Logger) (auth.Config, error) {
 		errs = append(errs, err)
 	}
 	return ac, errors.Join(errs...)
+}
+
+// checkListenAddr returns nil if addr is host:port with a port number
+// from 0 to 65535 (0: any free port), and otherwise an error naming the
+// value and what is wrong with it.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
 }
 
 // loopbackAddr reports whether addr listens on loopback only.

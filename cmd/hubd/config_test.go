@@ -41,15 +41,15 @@ func TestConfigDefaults(t *testing.T) {
 // by setting.
 func TestConfigPrecedence(t *testing.T) {
 	t.Parallel()
-	file := writeFile(t, "addr: 127.0.0.1:1001\nheartbeat: 20s\nhistory-size: 5\ncompression: [zstd, gzip]\nlog-level: debug\n")
-	c, err := loadConfig([]string{"-config", file, "-addr", "127.0.0.1:1003"}, env(map[string]string{
-		"HUBD_ADDR": "127.0.0.1:1002", "HUBD_HEARTBEAT": "30s",
+	file := writeFile(t, "addr: 127.0.0.1:1001\nheartbeat: 20s\nhistory-size: 5\ncompression: [zstd, gzip]\nlog-level: debug\nnode-id: from-file\n")
+	c, err := loadConfig([]string{"-config", file, "-addr", "127.0.0.1:1003", "-node-id", "from-flag"}, env(map[string]string{
+		"HUBD_ADDR": "127.0.0.1:1002", "HUBD_HEARTBEAT": "30s", "HUBD_NODE_ID": "from-env",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:1003" {
-		t.Errorf("addr %s: the flag should win", c.Addr)
+	if c.Addr != "127.0.0.1:1003" || c.NodeID != "from-flag" {
+		t.Errorf("addr %s, node-id %s: the flag should win", c.Addr, c.NodeID)
 	}
 	if c.Heartbeat != 30*time.Second {
 		t.Errorf("heartbeat %v: the environment should win over the file", c.Heartbeat)
@@ -62,8 +62,12 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	// HUBD_CONFIG names the file too.
 	c, err = loadConfig(nil, env(map[string]string{"HUBD_CONFIG": file}), io.Discard)
-	if err != nil || c.Addr != "127.0.0.1:1001" {
+	if err != nil || c.Addr != "127.0.0.1:1001" || c.NodeID != "from-file" {
 		t.Errorf("HUBD_CONFIG: %v %+v", err, c)
+	}
+	c, err = loadConfig([]string{"-config", file}, env(map[string]string{"HUBD_NODE_ID": "from-env"}), io.Discard)
+	if err != nil || c.NodeID != "from-env" {
+		t.Errorf("node-id %q (%v): the environment should win over the file", c.NodeID, err)
 	}
 }
 
@@ -72,28 +76,43 @@ func TestConfigPrecedence(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
 	file := writeFile(t, "history-bytes: lots\nunknown-key: 1\n")
+	badFile := writeFile(t, "addr: 127.0.0.1:70000\nnode-id: eu/1\n")
 	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want []string
+		name   string
+		args   []string
+		env    map[string]string
+		want   []string
+		absent []string // what would mislead: a loopback complaint about a bad port
 	}{
 		{"flags", []string{"-history-size", "nope", "-heartbeat", "-1s", "-log-format", "xml"}, nil,
-			[]string{`history-size (from flag -history-size): "nope"`, "heartbeat (from flag -heartbeat): -1s is not positive", `log-format (from flag -log-format): "xml"`}},
+			[]string{`history-size (from flag -history-size): "nope"`, "heartbeat (from flag -heartbeat): -1s is not positive", `log-format (from flag -log-format): "xml"`}, nil},
 		{"env", nil, map[string]string{"HUBD_WRITE_TIMEOUT": "soon", "HUBD_COMPRESSION": "gzip,lz4"},
-			[]string{`write-timeout (from env HUBD_WRITE_TIMEOUT): "soon"`, `compression (from env HUBD_COMPRESSION): "lz4"`}},
+			[]string{`write-timeout (from env HUBD_WRITE_TIMEOUT): "soon"`, `compression (from env HUBD_COMPRESSION): "lz4"`}, nil},
 		{"file", []string{"-config", file}, nil,
-			[]string{`history-bytes (from file ` + file + `): "lots"`, `unknown setting "unknown-key"`}},
-		{"missing file", []string{"-config", "/nonexistent/hubd.yaml"}, nil, []string{"config file", "no such file"}},
-		{"unknown flag", []string{"-bogus"}, nil, []string{"bogus"}},
-		{"stray argument", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
-		{"bad level", []string{"-log-level", "loud"}, nil, []string{"log-level (from flag -log-level)"}},
-		{"client buffer", []string{"-client-buffer", "0", "-addr", "nocolon"}, nil, []string{"client-buffer", "0 is less than 1", `addr (from flag -addr): "nocolon"`}},
-		{"public address without authorization", []string{"-addr", "0.0.0.0:8080"}, nil, []string{"addr 0.0.0.0:8080 is not a loopback address", "-insecure-anonymous"}},
-		{"public address from env", nil, map[string]string{"HUBD_ADDR": "192.0.2.1:80"}, []string{"not a loopback address"}},
-		{"cert without key", []string{"-tls-cert", "c.pem"}, nil, []string{`tls-cert "c.pem" and tls-key "": give both or neither`}},
-		{"bad proxy", []string{"-trusted-proxies", "10.0.0.0/8, proxy.local"}, nil, []string{`trusted-proxies (from flag -trusted-proxies): "proxy.local"`}},
-		{"bad origin", []string{"-cors-origins", "app.example"}, nil, []string{`cors-origins (from flag -cors-origins): "app.example"`}},
+			[]string{`history-bytes (from file ` + file + `): "lots"`, `unknown setting "unknown-key"`}, nil},
+		{"missing file", []string{"-config", "/nonexistent/hubd.yaml"}, nil, []string{"config file", "no such file"}, nil},
+		{"unknown flag", []string{"-bogus"}, nil, []string{"bogus"}, nil},
+		{"stray argument", []string{"serve"}, nil, []string{`unexpected argument "serve"`}, nil},
+		{"bad level", []string{"-log-level", "loud"}, nil, []string{"log-level (from flag -log-level)"}, nil},
+		{"client buffer", []string{"-client-buffer", "0", "-addr", "nocolon"}, nil, []string{"client-buffer", "0 is less than 1", `addr (from flag -addr): "nocolon"`}, nil},
+		{"public address without authorization", []string{"-addr", "0.0.0.0:8080"}, nil, []string{"addr 0.0.0.0:8080 is not a loopback address", "-insecure-anonymous"}, nil},
+		{"public address from env", nil, map[string]string{"HUBD_ADDR": "192.0.2.1:80"}, []string{"not a loopback address"}, nil},
+		{"cert without key", []string{"-tls-cert", "c.pem"}, nil, []string{`tls-cert "c.pem" and tls-key "": give both or neither`}, nil},
+		{"bad proxy", []string{"-trusted-proxies", "10.0.0.0/8, proxy.local"}, nil, []string{`trusted-proxies (from flag -trusted-proxies): "proxy.local"`}, nil},
+		{"bad origin", []string{"-cors-origins", "app.example"}, nil, []string{`cors-origins (from flag -cors-origins): "app.example"`}, nil},
+		{"port out of range", []string{"-addr", ":99999"}, nil,
+			[]string{`addr (from flag -addr): ":99999": port "99999" is not a number from 0 to 65535`}, []string{"loopback"}},
+		{"port out of range from env", nil, map[string]string{"HUBD_ADDR": "0.0.0.0:65536"},
+			[]string{`addr (from env HUBD_ADDR): "0.0.0.0:65536": port "65536"`}, []string{"loopback"}},
+		{"port not a number", []string{"-addr", "127.0.0.1:http"}, nil, []string{`addr (from flag -addr): "127.0.0.1:http": port "http" is not a number`}, nil},
+		{"no port", []string{"-addr", "127.0.0.1:"}, nil, []string{`addr (from flag -addr): "127.0.0.1:": port ""`}, nil},
+		{"negative port", []string{"-addr", "[::1]:-1"}, nil, []string{`port "-1"`}, nil},
+		{"too many colons", []string{"-addr", "::1:80"}, nil, []string{`addr (from flag -addr): "::1:80" is not host:port`}, nil},
+		{"bad file values", []string{"-config", badFile}, nil, []string{
+			`addr (from file ` + badFile + `): "127.0.0.1:70000": port "70000" is not a number from 0 to 65535`,
+			`node-id (from file ` + badFile + `): hub: invalid node ID: "eu/1" has '/' at byte 2`}, []string{"loopback"}},
+		{"node id with a space", []string{"-node-id", "eu 1"}, nil, []string{`node-id (from flag -node-id): hub: invalid node ID: "eu 1" has ' ' at byte 2`}, nil},
+		{"node id too long", nil, map[string]string{"HUBD_NODE_ID": strings.Repeat("n", 65)}, []string{"node-id (from env HUBD_NODE_ID): hub: invalid node ID", "65 bytes, more than 64"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,6 +125,11 @@ func TestConfigErrors(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(err.Error(), a) {
+					t.Errorf("error %q mentions %q", err, a)
 				}
 			}
 		})

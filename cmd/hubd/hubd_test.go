@@ -161,21 +161,49 @@ func TestDaemonEndToEnd(t *testing.T) {
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
 
+// TestDaemonBadConfigExits2 checks that the binary refuses bad settings
+// with status 2 and an error naming each of them, and prints its version
+// however it is asked.
 func TestDaemonBadConfigExits2(t *testing.T) {
 	bin := buildHubd(t)
-	out, err := exec.Command(bin, "-history-size", "nope", "-heartbeat", "-1s").CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-		t.Fatalf("exit: %v, want status 2\n%s", err, out)
+	tests := []struct {
+		name   string
+		args   []string
+		want   []string
+		absent []string
+	}{
+		{"two bad settings", []string{"-history-size", "nope", "-heartbeat", "-1s"}, []string{"history-size", "heartbeat"}, nil},
+		{"port out of range", []string{"-addr", ":99999"}, []string{`addr (from flag -addr): ":99999": port "99999" is not a number from 0 to 65535`}, []string{"loopback"}},
+		{"bad node ID", []string{"-node-id", "eu 1"}, []string{`node-id (from flag -node-id): hub: invalid node ID: "eu 1"`}, nil},
 	}
-	for _, want := range []string{"history-size", "heartbeat"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.Command(bin, tt.args...).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2\n%s", err, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(string(out), a) {
+					t.Errorf("output mentions %q:\n%s", a, out)
+				}
+			}
+		})
 	}
-	out, err = exec.Command(bin, "version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "hubd ") {
-		t.Errorf("version: %q %v", out, err)
+	for _, arg := range []string{"version", "-version", "--version"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.Command(bin, arg).CombinedOutput()
+			if err != nil || string(out) != "hubd dev\n" {
+				t.Errorf("hubd %s: %q %v, want \"hubd dev\\n\"", arg, out, err)
+			}
+		})
 	}
 }
 

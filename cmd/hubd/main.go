@@ -4,6 +4,7 @@
 //	hubd                          # 127.0.0.1:8080, in-memory defaults
 //	hubd -config configs/hubd.yaml -addr :8080
 //	hubd -help                    # every setting and its HUBD_ variable
+//	hubd version                  # or -version, --version
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,7 +50,7 @@ func main() {
 // run starts hubd and serves until ctx ends or SIGINT/SIGTERM arrives, then
 // shuts down gracefully.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "version" {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "-version" || args[0] == "--version") {
 		fmt.Fprintln(stdout, "hubd", version)
 		return nil
 	}
@@ -82,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	h, err := startHub(cfg, hub.Config{
 		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, ClientBuffer: cfg.ClientBuffer,
-		Heartbeat: cfg.Heartbeat, Logger: log,
+		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID,
 	}, log)
 	if err != nil {
 		return err
@@ -155,8 +157,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		log.Info("no authorization: listening on loopback only", "addr", ln.Addr().String())
 	}
+	logOrigins(log, cfg.AllowedOrigins)
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
-	log.Info("hubd started", "version", version, "url", url, "history_size", cfg.HistorySize, "heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
+	log.Info("hubd started", "version", version, "node_id", h.NodeID(), "url", url, "history_size", cfg.HistorySize,
+		"heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
 
 	if cfg.Demos && authz.Enabled() {
 		log.Info("demos off: with authorization on they would let anyone publish to the demo topics")
@@ -220,10 +224,24 @@ func listen(ctx context.Context, cfg *config) (net.Listener, error) {
 	return lc.Listen(ctx, "tcp", cfg.Addr)
 }
 
+// logOrigins says in one line which page origins may call the hub from a
+// browser (the cors-origins setting).
+func logOrigins(log *slog.Logger, origins []string) {
+	switch {
+	case len(origins) == 0:
+		log.Info("no cors-origins: browser pages of other origins than the hub's own will be refused", "cors_origins", "")
+	case slices.Contains(origins, "*"):
+		log.Info("cors-origins *: browser pages of any origin may call the hub, without cookies", "cors_origins", strings.Join(origins, ","))
+	default:
+		log.Info("browser pages of these origins may call the hub", "cors_origins", strings.Join(origins, ","))
+	}
+}
+
 // newLogger returns the slog logger the configuration asks for: text on a
-// terminal, JSON otherwise, unless log-format says which.
+// terminal, JSON otherwise, unless log-format says which. Durations read
+// as Go writes them ("15s") in both, not as nanoseconds.
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: durationString}
 	format := cfg.LogFormat
 	if format == "auto" {
 		format = "json"
@@ -237,6 +255,15 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationString is a slog ReplaceAttr that writes a time.Duration as its
+// String form: JSON handlers would otherwise write nanoseconds.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // raiseFileLimit lifts the soft open-file limit to the hard one, since
