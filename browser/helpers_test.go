@@ -160,7 +160,8 @@ type request struct {
 // /topics/...) reaches the API it is recorded, and hold, if set, may keep
 // it waiting.
 type front struct {
-	hold func(r *http.Request) // runs before a subscribe reaches the API
+	hold  func(r *http.Request) // runs before a subscribe reaches the API
+	pages map[string]string     // more pages, HTML by path; set before serving
 
 	mu   sync.Mutex
 	api  http.Handler
@@ -172,6 +173,12 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprint(w, page)
+		return
+	}
+	if html, ok := f.pages[r.URL.Path]; ok && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprint(w, html)
 		return
 	}
 	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/topics/") {
