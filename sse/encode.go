@@ -41,12 +41,14 @@ type Field struct {
 type Event struct {
 	Type   string        // event name, such as "datastar-patch-elements"
 	ID     string        // event ID; empty writes no id line
-	Retry  time.Duration // reconnection delay; zero or DefaultRetry writes none
+	Retry  time.Duration // reconnection delay, in whole milliseconds (rounded down); zero or DefaultRetry writes none
 	Fields []Field       // data lines, in order
 }
 
 // Validate reports whether e can be written without changing its meaning.
-// The error names the field at fault.
+// The error names the field at fault. A Retry must be zero (no retry
+// field) or at least a millisecond, the field's unit: a shorter one would
+// be written as "retry: 0", which makes clients reconnect at once.
 func (e *Event) Validate() error {
 	if err := checkLine("event type", e.Type); err != nil {
 		return err
@@ -56,6 +58,9 @@ func (e *Event) Validate() error {
 	}
 	if e.Retry < 0 {
 		return fmt.Errorf("%w: retry %v is negative", ErrInvalidField, e.Retry)
+	}
+	if e.Retry > 0 && e.Retry < time.Millisecond {
+		return fmt.Errorf("%w: retry %v is under a millisecond, the field's unit (zero writes no retry field)", ErrInvalidField, e.Retry)
 	}
 	for _, f := range e.Fields {
 		if err := checkLine("data key", f.Key); err != nil {

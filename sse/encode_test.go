@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ func TestAppendEvent(t *testing.T) {
 		{"trailing newline", sse.Event{Fields: []sse.Field{{"k", "a\n"}}}, "data: k a\ndata: k \n\n"},
 		{"empty value keeps the space", sse.Event{Fields: []sse.Field{{"k", ""}}}, "data: k \n\n"},
 		{"fields in order", sse.Event{Fields: []sse.Field{{"b", "1"}, {"a", "2"}}}, "data: b 1\ndata: a 2\n\n"},
+		{"zero retry writes none", sse.Event{Type: "t", Retry: 0}, "event: t\n\n"},
+		{"one millisecond retry", sse.Event{Type: "t", Retry: time.Millisecond}, "event: t\nretry: 1\n\n"},
+		{"retry rounded down to the millisecond", sse.Event{Type: "t", Retry: 1999 * time.Microsecond}, "event: t\nretry: 1\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +59,8 @@ func TestAppendEventRefuses(t *testing.T) {
 		{"key with space", sse.Event{Fields: []sse.Field{{"a b", "v"}}}, sse.ErrInvalidField},
 		{"key with LF", sse.Event{Fields: []sse.Field{{"a\n", "v"}}}, sse.ErrInvalidField},
 		{"negative retry", sse.Event{Retry: -time.Second}, sse.ErrInvalidField},
+		{"retry of a nanosecond", sse.Event{Retry: time.Nanosecond}, sse.ErrInvalidField},
+		{"retry under a millisecond", sse.Event{Retry: 999 * time.Microsecond}, sse.ErrInvalidField},
 		{"invalid UTF-8 value", sse.Event{Fields: []sse.Field{{"k", "\xff"}}}, sse.ErrInvalidUTF8},
 		{"invalid UTF-8 id", sse.Event{ID: "\xc3"}, sse.ErrInvalidUTF8},
 	}
@@ -82,5 +88,35 @@ func TestAppendComment(t *testing.T) {
 		if evs := parseStream(string(sse.AppendComment(nil, in))); len(evs) != 0 {
 			t.Errorf("comment %q dispatched %d events", in, len(evs))
 		}
+	}
+}
+
+// TestRetryUnderAMillisecond: the retry field counts whole milliseconds, so
+// a positive Retry under one would be written as "retry: 0", an instant
+// reconnection loop. It is refused, with the value in the error, by every
+// event type that carries a Retry.
+func TestRetryUnderAMillisecond(t *testing.T) {
+	t.Parallel()
+	const retry = 500 * time.Microsecond
+	tests := []struct {
+		name string
+		ev   sse.Eventer
+	}{
+		{"Event", sse.Event{Type: "t", Retry: retry}},
+		{"PatchElements", sse.PatchElements{Elements: "<p id=\"a\"></p>", Retry: retry}},
+		{"PatchSignals", sse.PatchSignals{Signals: []byte(`{"a":1}`), Retry: retry}},
+		{"ExecuteScript", sse.ExecuteScript{Script: "1", Retry: retry}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tt.ev.Event()
+			if !errors.Is(err, sse.ErrInvalidField) {
+				t.Fatalf("error %v, want ErrInvalidField", err)
+			}
+			if !strings.Contains(err.Error(), "retry") || !strings.Contains(err.Error(), retry.String()) {
+				t.Errorf("error %q does not name the retry and its value %v", err, retry)
+			}
+		})
 	}
 }
