@@ -3,6 +3,8 @@ package sse_test
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,23 @@ func roundTrip(t *testing.T, ev sse.Eventer) (wireEvent, error) {
 
 func badLine(s string) bool { return strings.ContainsAny(s, "\r\n\x00") || !utf8.ValidString(s) }
 
+// badKey says whether a data key must be refused: it would end the line or
+// hide the start of the value.
+func badKey(s string) bool { return badLine(s) || strings.Contains(s, " ") }
+
+// goodRetry says whether a retry can be written: zero (no field) or at
+// least the field's unit, a millisecond.
+func goodRetry(d time.Duration) bool { return d == 0 || d >= time.Millisecond }
+
+// wantRetry is the retry a client reads back for d: none (zero) when the
+// event writes no retry field.
+func wantRetry(d time.Duration) time.Duration {
+	if d == sse.DefaultRetry {
+		return 0
+	}
+	return d.Truncate(time.Millisecond)
+}
+
 // FuzzEvent: any Event either is refused for a real reason or parses back
 // to exactly what was sent.
 func FuzzEvent(f *testing.F) {
@@ -39,22 +58,20 @@ func FuzzEvent(f *testing.F) {
 	f.Add("x\ny", "id\x00", "k v", "\xff", int64(-1))
 	f.Add("", "", "", "", int64(0))
 	f.Fuzz(func(t *testing.T, typ, id, key, value string, retryMs int64) {
+		// A huge retryMs overflows into any Duration, which is checked as it is.
 		ev := sse.Event{Type: typ, ID: id, Retry: time.Duration(retryMs) * time.Millisecond, Fields: []sse.Field{{key, value}}}
+		valid := !badLine(typ) && !badLine(id) && !badKey(key) && utf8.ValidString(value) && goodRetry(ev.Retry)
 		got, err := roundTrip(t, ev)
 		if err != nil {
-			if !badLine(typ) && !badLine(id) && !badLine(key) && !strings.Contains(key, " ") && utf8.ValidString(value) && retryMs >= 0 {
+			if valid {
 				t.Fatalf("refused a valid event: %v", err)
 			}
 			return
 		}
-		if badLine(typ) || badLine(id) || strings.ContainsAny(key, " \r\n\x00") || !utf8.ValidString(value) || retryMs < 0 {
+		if !valid {
 			t.Fatalf("accepted a bad event %+v", ev)
 		}
-		wantRetry := ev.Retry
-		if wantRetry == sse.DefaultRetry {
-			wantRetry = 0
-		}
-		if got.Type != typ || got.ID != id || got.HasID != (id != "") || got.Retry.Milliseconds() != wantRetry.Milliseconds() {
+		if got.Type != typ || got.ID != id || got.HasID != (id != "") || got.Retry != wantRetry(ev.Retry) {
 			t.Fatalf("got %+v for %+v", got, ev)
 		}
 		want := normalizeNewlines(value)
@@ -140,6 +157,85 @@ func FuzzPatchSignals(f *testing.F) {
 		}
 		if only != (got.Fields["onlyIfMissing"] == "true") {
 			t.Fatalf("onlyIfMissing %q for %v", got.Fields["onlyIfMissing"], only)
+		}
+	})
+}
+
+// customEventer is an Eventer from outside the package that returns its
+// Event without validating it.
+type customEventer struct{ e sse.Event }
+
+func (c customEventer) Event() (sse.Event, error) { return c.e, nil }
+
+// FuzzCustomEventer drives a user-written Eventer, which validates nothing,
+// through Stream.Send and Batch.Send: each must either refuse the event
+// with an error naming the encoder's fault and write nothing, or write a
+// frame that parses back to exactly the event sent. The stream writes to
+// an httptest.ResponseRecorder, the standard library's own ResponseWriter,
+// because a fuzzer runs far too many inputs for a connection each;
+// TestCustomEventerIsValidated checks the same over a real connection.
+func FuzzCustomEventer(f *testing.F) {
+	f.Add("datastar-patch-elements", "1\n\nevent: datastar-patch-elements", "elements", "<p>a</p>", "", "plain\r\nlines\r", int64(0))
+	f.Add("t", "7", "k", "v", "k", "w\nx", int64(1500*time.Millisecond))
+	f.Add("t\x00", "", "a b", "\xff", "", "", int64(-1))
+	f.Add("", "", "", "", "", "", int64(999*time.Microsecond))
+	f.Add("t", "1", "k\rdata: x", "v", "", "", int64(time.Second))
+	f.Fuzz(func(t *testing.T, typ, id, key1, val1, key2, val2 string, retryNs int64) {
+		ev := sse.Event{Type: typ, ID: id, Retry: time.Duration(retryNs), Fields: []sse.Field{{key1, val1}, {key2, val2}}}
+		valid := !badLine(typ) && !badLine(id) && !badKey(key1) && !badKey(key2) &&
+			utf8.ValidString(val1) && utf8.ValidString(val2) && goodRetry(ev.Retry)
+		var lines []string // the data lines a client reads back
+		for _, fl := range ev.Fields {
+			for line := range strings.SplitSeq(normalizeNewlines(fl.Value), "\n") {
+				if fl.Key != "" {
+					line = fl.Key + " " + line
+				}
+				lines = append(lines, line)
+			}
+		}
+		rec := httptest.NewRecorder()
+		s, err := sse.NewSSE(rec, httptest.NewRequest(http.MethodGet, "/", nil), sse.WithoutContextWatch())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		paths := []struct {
+			name string
+			send func() error
+		}{
+			{"Send", func() error { return s.Send(customEventer{ev}) }},
+			{"Batch.Send", func() error { return s.Batch(func(b *sse.Batch) error { return b.Send(customEventer{ev}) }) }},
+		}
+		for _, p := range paths {
+			before := rec.Body.Len()
+			err := p.send()
+			wrote := rec.Body.String()[before:]
+			if err != nil {
+				if valid {
+					t.Fatalf("%s refused a valid event %+v: %v", p.name, ev, err)
+				}
+				if !errors.Is(err, sse.ErrInvalidField) && !errors.Is(err, sse.ErrInvalidUTF8) {
+					t.Fatalf("%s: error %v is neither ErrInvalidField nor ErrInvalidUTF8", p.name, err)
+				}
+				if wrote != "" {
+					t.Fatalf("%s refused the event but wrote %q", p.name, wrote)
+				}
+				continue
+			}
+			if !valid {
+				t.Fatalf("%s accepted a bad event %+v and wrote %q", p.name, ev, wrote)
+			}
+			evs := parseStream(wrote)
+			if len(evs) != 1 {
+				t.Fatalf("%s wrote %q: %d events, want exactly 1", p.name, wrote, len(evs))
+			}
+			got := evs[0]
+			if got.Type != typ || got.ID != id || got.HasID != (id != "") || got.Retry != wantRetry(ev.Retry) {
+				t.Fatalf("%s: read back %+v for %+v", p.name, got, ev)
+			}
+			if want := strings.Join(lines, "\n"); got.Data != want {
+				t.Fatalf("%s: data %q, want %q", p.name, got.Data, want)
+			}
 		}
 	})
 }

@@ -467,3 +467,78 @@ func TestNewSSEWithoutFlusher(t *testing.T) {
 		t.Fatalf("NewSSE on a writer that cannot flush: %v", err)
 	}
 }
+
+// rawEventer is an Eventer written outside the package that does not
+// validate what it returns.
+type rawEventer struct{ e sse.Event }
+
+func (r rawEventer) Event() (sse.Event, error) { return r.e, nil }
+
+// TestCustomEventerIsValidated: whatever an Eventer returns is validated
+// before a byte is written, by Send and by Batch.Send, so a user-written
+// Eventer cannot put a second event or a stray field on the wire.
+func TestCustomEventerIsValidated(t *testing.T) {
+	t.Parallel()
+	good := sse.PatchElements{Elements: `<p id="ok">ok</p>`}
+	bad := []struct {
+		name string
+		ev   sse.Event
+		want error
+	}{
+		{"id with a blank line", sse.Event{Type: sse.EventPatchElements, ID: "1\n\nevent: datastar-patch-elements\ndata: elements <p id=\"x\">evil</p>",
+			Fields: []sse.Field{{"elements", "<p>a</p>"}}}, sse.ErrInvalidField},
+		{"type with LF", sse.Event{Type: "datastar-patch-elements\nid: 9"}, sse.ErrInvalidField},
+		{"type with NUL", sse.Event{Type: "a\x00"}, sse.ErrInvalidField},
+		{"data key with a space", sse.Event{Fields: []sse.Field{{"elements <p>", "x"}}}, sse.ErrInvalidField},
+		{"data key with CR", sse.Event{Fields: []sse.Field{{"k\rdata: x", "x"}}}, sse.ErrInvalidField},
+		{"invalid UTF-8 data", sse.Event{Fields: []sse.Field{{"elements", "\xff"}}}, sse.ErrInvalidUTF8},
+		{"negative retry", sse.Event{Type: "t", Retry: -time.Second}, sse.ErrInvalidField},
+		{"retry under a millisecond", sse.Event{Type: "t", Retry: time.Microsecond}, sse.ErrInvalidField},
+	}
+	errs := make(chan string, 3*len(bad))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := sse.NewSSE(w, r)
+		if err != nil {
+			errs <- err.Error()
+			return
+		}
+		defer s.Close()
+		for _, tt := range bad {
+			paths := map[string]error{
+				"Send":            s.Send(rawEventer{tt.ev}),
+				"Send after good": s.Send(good, rawEventer{tt.ev}),
+				"Batch.Send": s.Batch(func(b *sse.Batch) error {
+					if err := b.Send(rawEventer{tt.ev}); err != nil {
+						return err
+					}
+					return b.Send(good)
+				}),
+			}
+			for path, err := range paths {
+				if !errors.Is(err, tt.want) {
+					errs <- fmt.Sprintf("%s, %s: error %v, want %v", tt.name, path, err, tt.want)
+				}
+			}
+		}
+		if err := s.Send(good); err != nil {
+			errs <- err.Error()
+		}
+	}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	all, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if want := "event: datastar-patch-elements\ndata: elements <p id=\"ok\">ok</p>\n\n"; string(all) != want {
+		t.Fatalf("body %q, want only the last good event %q", all, want)
+	}
+}
