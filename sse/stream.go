@@ -61,18 +61,22 @@ func WithoutContextWatch() Option {
 }
 
 // OnOpen registers fn to run once the headers are flushed, before NewSSE
-// returns. It may send events.
+// returns. It runs without the stream's lock and may send events.
 func OnOpen(fn func(*Stream)) Option { return func(c *config) { c.onOpen = fn } }
 
 // OnClose registers fn to run exactly once when the stream ends, however it
 // ends: nil after Close, the context's error when the request ends, the
 // write error when the connection breaks. fn must not block for long; it
 // may run on the goroutine that ended the stream or on a goroutine of the
-// context package.
+// context package. It runs without the stream's lock: it may call the
+// stream's methods (Close then does nothing and sends return ErrClosed).
 func OnClose(fn func(error)) Option { return func(c *config) { c.onClose = fn } }
 
-// OnError registers fn to run for every failed write, before the stream
-// closes because of it.
+// OnError registers fn to run for every failed write, Close's included,
+// with the write's error. A failed write ends the stream, so fn runs after
+// the stream has ended and before OnClose. It runs without the stream's
+// lock, on the goroutine whose write failed: it may call the stream's
+// methods (Close then does nothing and sends return ErrClosed).
 func OnError(fn func(error)) Option { return func(c *config) { c.onError = fn } }
 
 // Stream writes Datastar events to one HTTP response. It is safe for
@@ -175,8 +179,9 @@ func (s *Stream) SendComment(text string) error {
 	})
 }
 
-// locked runs fn under the stream's lock unless the stream has ended, and
-// runs OnClose after unlocking if fn's write broke the stream.
+// locked runs fn under the stream's lock unless the stream has ended. If
+// fn's write broke the stream, it runs OnError and OnClose after
+// unlocking, so that they may use the stream.
 func (s *Stream) locked(fn func() error) error {
 	s.mu.Lock()
 	if s.done {
@@ -185,10 +190,11 @@ func (s *Stream) locked(fn func() error) error {
 		return err
 	}
 	err := fn()
-	broke, cause := s.done, s.cause
+	broke, cause := s.done, s.cause // only a failed write ends the stream inside fn
 	s.mu.Unlock()
 	if broke {
 		s.stopWatch()
+		s.runOnError(cause)
 		s.runOnClose(cause)
 	}
 	return err
@@ -285,6 +291,9 @@ func (s *Stream) Close() error {
 		if err = s.comp.Close(); err == nil {
 			err = s.writeOut()
 		}
+		if err != nil {
+			err = fmt.Errorf("sse: close: %w", err)
+		}
 	}
 	if !s.perWrite && !s.noDeadline && s.cfg.writeTimeout > 0 {
 		s.setDeadlineAt(time.Now().Add(s.cfg.writeTimeout))
@@ -292,6 +301,9 @@ func (s *Stream) Close() error {
 	s.done = true
 	s.mu.Unlock()
 	s.stopWatch()
+	if err != nil {
+		s.runOnError(err)
+	}
 	s.runOnClose(nil)
 	return err
 }
@@ -307,6 +319,14 @@ func (s *Stream) end(cause error) {
 	s.done, s.cause = true, cause
 	s.mu.Unlock()
 	s.runOnClose(cause)
+}
+
+// runOnError and runOnClose run the callbacks; the caller must not hold
+// s.mu.
+func (s *Stream) runOnError(err error) {
+	if s.cfg.onError != nil {
+		s.cfg.onError(err)
+	}
 }
 
 func (s *Stream) runOnClose(cause error) {
@@ -354,10 +374,7 @@ func (s *Stream) writeLocked(frames ...[]byte) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("sse: write: %w", err)
-		if s.cfg.onError != nil {
-			s.cfg.onError(err)
-		}
-		s.done, s.cause = true, err // locked runs OnClose after unlocking
+		s.done, s.cause = true, err // locked runs OnError and OnClose after unlocking
 	}
 	return err
 }

@@ -542,3 +542,63 @@ func TestCustomEventerIsValidated(t *testing.T) {
 		t.Fatalf("body %q, want only the last good event %q", all, want)
 	}
 }
+
+// TestCallbacksMayUseStream: OnError and OnClose run without the stream's
+// lock, so they may call Close and Send (which then report the stream
+// closed) instead of deadlocking the goroutine whose write failed. The
+// client leaves, the handler sends until a write fails; a deadlock is
+// reported after a generous bound rather than hanging the test run.
+func TestCallbacksMayUseStream(t *testing.T) {
+	t.Parallel()
+	type result struct {
+		calls   []string // the callbacks and what their calls returned, in order
+		sendErr error    // the handler's failed send
+	}
+	done := make(chan result, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s *sse.Stream
+		var calls []string
+		use := func(name string, cause error) {
+			closeErr := s.Close()
+			sendErr := s.PatchElements(`<p id="late">late</p>`)
+			calls = append(calls, fmt.Sprintf("%s(%v): Close %v, Send ErrClosed %v", name, cause != nil, closeErr, errors.Is(sendErr, sse.ErrClosed)))
+		}
+		s, err := sse.NewSSE(w, r, sse.WithoutContextWatch(),
+			sse.OnError(func(err error) { use("OnError", err) }),
+			sse.OnClose(func(err error) { use("OnClose", err) }))
+		if err != nil {
+			done <- result{sendErr: err}
+			return
+		}
+		if err := s.PatchElements(`<p id="a">a</p>`); err != nil {
+			done <- result{sendErr: err}
+			return
+		}
+		<-r.Context().Done() // the client has gone: writes start failing
+		for {
+			if err := s.PatchElements(`<p id="a">again</p>`); err != nil {
+				done <- result{calls, err}
+				return
+			}
+		}
+	}))
+	readOneAndLeave(t, srv.URL)
+	select {
+	case res := <-done:
+		defer srv.Close()
+		if res.sendErr == nil || errors.Is(res.sendErr, sse.ErrClosed) {
+			t.Fatalf("send error %v, want the failed write's", res.sendErr)
+		}
+		want := []string{
+			"OnError(true): Close <nil>, Send ErrClosed true",
+			"OnClose(true): Close <nil>, Send ErrClosed true",
+		}
+		if fmt.Sprint(res.calls) != fmt.Sprint(want) {
+			t.Fatalf("callbacks %q, want %q", res.calls, want)
+		}
+	case <-time.After(10 * time.Second):
+		// The handler is stuck for good; closing the server would wait for it.
+		srv.Listener.Close()
+		t.Fatal("the handler deadlocked: a callback that uses the stream never returned")
+	}
+}
