@@ -22,6 +22,9 @@ type apiError struct {
 	Challenge string
 	// RetryAfter is the Retry-After header, in seconds, if set.
 	RetryAfter string
+	// Refused says why a stream is turned away for a while (it may come
+	// back later); nil for every other error.
+	Refused *refusal
 }
 
 func (e *apiError) Error() string { return e.Msg }

@@ -18,7 +18,8 @@ type streamLimits struct {
 	byIP map[string]int
 }
 
-// retryAfter is what a refused subscriber is told to wait, in seconds.
+// retryAfter is what a subscriber refused by a limit is told to wait, in
+// seconds.
 const retryAfter = "5"
 
 // acquire takes a stream slot for the client at ip, or says why it cannot:
@@ -28,10 +29,12 @@ func (l *streamLimits) acquire(ip string) *apiError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.open >= l.max {
-		return &apiError{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Msg: fmt.Sprintf("the hub holds its maximum of %d streams; retry later", l.max)}
+		return &apiError{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Refused: refusedFull,
+			Msg: fmt.Sprintf("the hub holds its maximum of %d streams; retry later", l.max)}
 	}
 	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
-		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
+		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Refused: refusedPerIP,
+			Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
 	}
 	l.open++
 	if l.perIP > 0 {

@@ -9,8 +9,10 @@ import (
 // collector exports the hub's Stats at scrape time, so that the publish
 // and delivery paths pay for no metric of their own beyond an atomic add.
 type collector struct {
-	hub   *hub.Hub
-	descs map[string]*prometheus.Desc
+	hub     *hub.Hub
+	descs   map[string]*prometheus.Desc
+	refused refusalCounts
+	refDesc *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -30,11 +32,14 @@ var metricHelp = map[string]string{
 	"hubd_written_bytes_total":    "Bytes written to subscribers, before compression.",
 }
 
-func newCollector(h *hub.Hub) *collector {
-	c := &collector{hub: h, descs: make(map[string]*prometheus.Desc, len(metricHelp))}
+func newCollector(h *hub.Hub, refused refusalCounts) *collector {
+	c := &collector{hub: h, descs: make(map[string]*prometheus.Desc, len(metricHelp)), refused: refused}
 	for name, help := range metricHelp {
 		c.descs[name] = prometheus.NewDesc(name, help, nil, nil)
 	}
+	c.refDesc = prometheus.NewDesc("hubd_streams_refused_total",
+		"Subscribers turned away for a while, by reason: max-streams, max-streams-per-ip, shutting-down.",
+		[]string{"reason"}, nil)
 	return c
 }
 
@@ -42,6 +47,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
 		ch <- d
 	}
+	ch <- c.refDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -63,4 +69,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("hubd_heartbeat_pruned_total", st.Pruned)
 	counter("hubd_replayed_events_total", st.Replayed)
 	counter("hubd_written_bytes_total", st.BytesWritten)
+	for _, r := range refusals {
+		ch <- prometheus.MustNewConstMetric(c.refDesc, prometheus.CounterValue, float64(c.refused[r].Load()), r.name)
+	}
 }

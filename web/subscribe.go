@@ -113,12 +113,19 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	}
 	o := &openStream{r: r, ip: s.clientIP(r)}
 	if refused := s.limits.acquire(o.ip); refused != nil {
-		writeError(w, r, refused)
+		s.refuse(w, r, o.ip, refused)
 		return nil
 	}
 	o.sub, err = s.hub.Subscribe(topics, lastEventID(r), opts...)
 	if err != nil {
 		s.limits.release(o.ip)
+		if errors.Is(err, hub.ErrClosed) {
+			// A client that comes back later finds a hub again: this
+			// one restarted, or a load balancer sends it to another.
+			s.refuse(w, r, o.ip, &apiError{Status: http.StatusServiceUnavailable, RetryAfter: "1",
+				Refused: refusedClosing, Msg: "the hub is shutting down; retry later", Err: err})
+			return nil
+		}
 		writeError(w, r, err)
 		return nil
 	}

@@ -157,6 +157,7 @@ type Server struct {
 	ready    atomic.Bool
 	streams  []sse.Option
 	limits   streamLimits
+	refused  refusalCounts
 	rates    publishLimits
 	demo     demoState
 	client   string // the URL pages load Datastar from
@@ -172,6 +173,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: cfg.Logger}
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
+	s.refused = newRefusalCounts()
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}
 	switch c := cfg.DatastarClient; {
 	case c == "":
@@ -195,7 +197,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(h), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(h, s.refused), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	r := chi.NewRouter()
 	// Streams are routed in ServeHTTP, before the router; these routes only
@@ -292,4 +294,5 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 const (
 	keyRequestID = "request_id"
 	keyRemote    = "remote"
+	keyReason    = "reason"
 )
