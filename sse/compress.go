@@ -28,7 +28,8 @@ const (
 var DefaultEncodings = []Encoding{Gzip, Zstd, Brotli}
 
 // NegotiateEncoding picks the coding to answer a request whose
-// Accept-Encoding header is acceptEncoding, among the server's preferred
+// Accept-Encoding header is acceptEncoding (all its lines joined with
+// commas, when it has several), among the server's preferred
 // codings in prefer (first is best). The client's q-values rank the
 // candidates and the server's order breaks ties; q=0 refuses a coding, and
 // "*" covers codings the header does not name. Identity is the answer when

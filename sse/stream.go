@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,7 +107,8 @@ type Stream struct {
 // NewSSE starts an event stream on w: it writes the SSE headers
 // (Content-Type: text/event-stream, Cache-Control: no-cache,
 // X-Accel-Buffering: no, Connection: keep-alive on HTTP/1.1 only) and
-// flushes them at once. The stream ends when r's context ends. NewSSE fails
+// flushes them at once. With WithCompression, the coding is negotiated
+// from all of r's Accept-Encoding lines. The stream ends when r's context ends. NewSSE fails
 // only when w cannot flush.
 func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, error) {
 	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, encoding: Identity, perWrite: r.ProtoMajor >= 2}
@@ -123,7 +125,9 @@ func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, er
 	}
 	if len(s.cfg.encodings) > 0 {
 		h.Add("Vary", "Accept-Encoding")
-		s.encoding = NegotiateEncoding(r.Header.Get("Accept-Encoding"), s.cfg.encodings)
+		// A list header may come on several lines (RFC 9110, section 5.3);
+		// together they mean what one comma-separated line would.
+		s.encoding = NegotiateEncoding(strings.Join(r.Header.Values("Accept-Encoding"), ", "), s.cfg.encodings)
 		if s.encoding != Identity {
 			h.Set("Content-Encoding", string(s.encoding))
 			h.Del("Content-Length")

@@ -602,3 +602,56 @@ func TestCallbacksMayUseStream(t *testing.T) {
 		t.Fatal("the handler deadlocked: a callback that uses the stream never returned")
 	}
 }
+
+// TestAcceptEncodingOnSeveralLines sends requests whose Accept-Encoding
+// comes on several header lines, as HTTP allows (RFC 9110, section 5.3):
+// the stream must negotiate with all of them, as if they were one
+// comma-separated line.
+func TestAcceptEncodingOnSeveralLines(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := sse.NewSSE(w, r, sse.WithCompression(sse.Brotli, sse.Gzip))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		s.Close()
+	}))
+	t.Cleanup(srv.Close) // after the parallel subtests
+	tests := []struct {
+		name  string
+		lines []string
+		want  string // Content-Encoding
+	}{
+		{"star, then br refused", []string{"*", "br;q=0"}, "gzip"},
+		{"br refused, then star", []string{"br;q=0", "*"}, "gzip"},
+		{"gzip, then br", []string{"gzip", "br"}, "br"}, // the server's order breaks the tie
+		{"one line", []string{"gzip, br;q=0.5"}, "gzip"},
+		{"all refused over two lines", []string{"gzip;q=0", "br;q=0"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "GET / HTTP/1.1\r\nHost: hubd.test\r\nConnection: close\r\n"
+			for _, l := range tt.lines {
+				req += "Accept-Encoding: " + l + "\r\n"
+			}
+			if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); got != tt.want {
+				t.Fatalf("Accept-Encoding lines %q: Content-Encoding %q, want %q", tt.lines, got, tt.want)
+			}
+		})
+	}
+}
