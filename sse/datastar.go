@@ -400,8 +400,10 @@ func AttrsFromMap(m map[string]string) []Attr {
 }
 
 // DatastarVersion is the Datastar client release this package is tested
-// against, and DatastarCDN the URL of its browser bundle.
+// against: the browser tests run exactly this release's official bundle.
+// DatastarCDN is the URL of that bundle, so pages that load the client
+// from it run the tested release.
 const (
-	DatastarVersion = "1.0.3"
+	DatastarVersion = "1.0.2"
 	DatastarCDN     = "https://cdn.jsdelivr.net/gh/starfederation/datastar@" + DatastarVersion + "/bundles/datastar.js"
 )

@@ -3,6 +3,7 @@ package sse_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,40 @@ func TestJSONEvent(t *testing.T) {
 		if _, err := bad.Eventer(); !errors.Is(err, sse.ErrInvalidOption) {
 			t.Errorf("%+v: %v, want ErrInvalidOption", bad, err)
 		}
+	}
+}
+
+// TestDatastarVersionIsTheTestedBundle reads the release line that heads
+// the official client bundle the browser tests run (HUBD_DATASTAR_JS, or
+// the one bundle in shared/datastar beside the repository, as the browser
+// tests find it) and checks that DatastarVersion and DatastarCDN name that
+// release, so that pages served with DatastarCDN run the tested client.
+// Without the bundle it skips, except under CI=true, where it fails.
+func TestDatastarVersionIsTheTestedBundle(t *testing.T) {
+	path := os.Getenv("HUBD_DATASTAR_JS")
+	if path == "" {
+		found, _ := filepath.Glob("../../shared/datastar/datastar-*.js")
+		if len(found) == 1 {
+			path = found[0]
+		}
+	}
+	head, err := os.ReadFile(path)
+	if err != nil {
+		msg := fmt.Sprintf("need the Datastar bundle the browser tests run (set HUBD_DATASTAR_JS): %q: %v", path, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	first, _, _ := strings.Cut(string(head), "\n")
+	version, ok := strings.CutPrefix(strings.TrimSpace(first), "// Datastar v")
+	if !ok {
+		t.Fatalf("%s starts with %q, want a line \"// Datastar v<release>\"", path, first)
+	}
+	if sse.DatastarVersion != version {
+		t.Errorf("DatastarVersion %q, but the browser tests run %s (%s)", sse.DatastarVersion, version, path)
+	}
+	if want := "https://cdn.jsdelivr.net/gh/starfederation/datastar@" + version + "/bundles/datastar.js"; sse.DatastarCDN != want {
+		t.Errorf("DatastarCDN %q, want %q", sse.DatastarCDN, want)
 	}
 }
