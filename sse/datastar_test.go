@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,7 +188,8 @@ func TestJSONEvent(t *testing.T) {
 	if err != nil || !strings.Contains(e.Fields[2].Value, `<script type="module">x()</script>`) {
 		t.Fatalf("%+v %v", e, err)
 	}
-	for _, bad := range []sse.JSONEvent{{Type: ""}, {Type: "merge"}, {Type: "patchElements", Mode: "x"}, {Type: "patchSignals", Signals: []byte("{")}, {Type: "patchElements", RetryDuration: -1}} {
+	for _, bad := range []sse.JSONEvent{{Type: ""}, {Type: "merge"}, {Type: "patchElements", Mode: "x"}, {Type: "patchSignals", Signals: []byte("{")}, {Type: "patchElements", RetryDuration: -1},
+		{Type: "patchElements", Elements: "<p></p>", RetryDuration: math.MaxInt64 / 1000}} { // overflows a Duration
 		if _, err := bad.Eventer(); !errors.Is(err, sse.ErrInvalidOption) {
 			t.Errorf("%+v: %v, want ErrInvalidOption", bad, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -84,6 +85,9 @@ func (a JSONAttrs) MarshalJSON() ([]byte, error) {
 func (j *JSONEvent) Eventer() (Eventer, error) {
 	if j.RetryDuration < 0 {
 		return nil, optionErr("retryDuration", "%d is negative", j.RetryDuration)
+	}
+	if j.RetryDuration > int64(math.MaxInt64/time.Millisecond) {
+		return nil, optionErr("retryDuration", "%d milliseconds is too long (at most %d)", j.RetryDuration, int64(math.MaxInt64/time.Millisecond))
 	}
 	retry := time.Duration(j.RetryDuration) * time.Millisecond
 	switch j.Type {
