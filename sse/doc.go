@@ -19,7 +19,8 @@
 // A Stream is safe for concurrent use; events of one Send or one Batch are
 // never interleaved with others. Every write has a deadline
 // (DefaultWriteTimeout), so a client that stops reading cannot hold a sender
-// forever. The stream ends when the handler calls Close, when the request's
+// forever; the deadline bounds writes only, never an idle stream, over
+// HTTP/1 and HTTP/2 alike. The stream ends when the handler calls Close, when the request's
 // context ends, or when a write fails; OnClose runs exactly once in each
 // case, and later sends return ErrClosed.
 //
@@ -38,7 +39,10 @@
 // kind (CRLF, LF, CR) in payloads become separate data lines, which the
 // client joins again; an event name, ID, data key, selector, mode or
 // namespace containing CR, LF or NUL is refused, as is invalid UTF-8, so
-// that no input can add fields or events to the stream. "</script" inside a
+// that no input can add fields or events to the stream. This holds for
+// Eventers written outside the package too: Send and Batch validate what
+// any Eventer returns. A Retry under a millisecond, the retry field's unit,
+// is refused rather than written as an instant reconnection. "</script" inside a
 // script is escaped. The action builders (Get, Post, ...) escape their
 // strings for HTML attributes and script elements.
 //

@@ -108,8 +108,8 @@ type Stream struct {
 // (Content-Type: text/event-stream, Cache-Control: no-cache,
 // X-Accel-Buffering: no, Connection: keep-alive on HTTP/1.1 only) and
 // flushes them at once. With WithCompression, the coding is negotiated
-// from all of r's Accept-Encoding lines. The stream ends when r's context ends. NewSSE fails
-// only when w cannot flush.
+// from all of r's Accept-Encoding lines. The stream ends when r's context
+// ends. NewSSE fails only when w cannot flush.
 func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, error) {
 	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, encoding: Identity, perWrite: r.ProtoMajor >= 2}
 	s.cfg.writeTimeout = DefaultWriteTimeout
@@ -436,7 +436,7 @@ func (s *Stream) clearDeadline() {
 func (s *Stream) setDeadlineAt(t time.Time) {
 	s.deadline = t
 	if err := s.rc.SetWriteDeadline(t); errors.Is(err, http.ErrNotSupported) {
-		s.noDeadline = true
+		s.noDeadline, s.deadline = true, time.Time{}
 	}
 }
 
