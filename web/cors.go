@@ -12,7 +12,11 @@ var corsHeaders = strings.Join([]string{
 	"Datastar-Request", "Last-Event-ID", "Content-Type", "Authorization",
 	"Datastar-Selector", "Datastar-Mode", "Datastar-Use-View-Transition", "Datastar-Namespace",
 	"Datastar-Only-If-Missing", "Datastar-Script-Attributes", "Datastar-Keep-Script", "Hubd-Private",
+	"X-Request-ID",
 }, ", ")
+
+// exposedHeaders are the response headers a cross-origin page may read.
+const exposedHeaders = "Hubd-Event-Id, X-Request-ID"
 
 // allowOrigin says whether a page from origin may call the hub, and if so
 // marks the response for it. Responses vary by Origin either way.
@@ -43,7 +47,7 @@ func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Methods", "GET, POST")
 		h.Set("Access-Control-Allow-Headers", corsHeaders)
-		h.Set("Access-Control-Expose-Headers", "Hubd-Event-Id")
+		h.Set("Access-Control-Expose-Headers", exposedHeaders)
 		h.Set("Access-Control-Max-Age", "600")
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -53,7 +57,7 @@ func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.allowOrigin(w, r) {
-			w.Header().Set("Access-Control-Expose-Headers", "Hubd-Event-Id")
+			w.Header().Set("Access-Control-Expose-Headers", exposedHeaders)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/go-chi/chi/v5/middleware"
-
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
 )
@@ -69,7 +67,8 @@ func statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, ""
 }
 
-// writeError answers with err's status and a JSON body naming the field.
+// writeError answers with err's status and a JSON body naming the field
+// and the request ID.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, field := statusOf(err)
 	msg := err.Error()
@@ -88,7 +87,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", api.RetryAfter)
 		}
 	}
-	writeJSON(w, status, errorBody{Error: msg, Field: field, RequestID: middleware.GetReqID(r.Context())})
+	writeJSON(w, status, errorBody{Error: msg, Field: field, RequestID: w.Header().Get(headerRequestID)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

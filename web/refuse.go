@@ -77,7 +77,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ip string, e *ap
 	s.refused[e.Refused].Add(1)
 	stream := wantsStream(r)
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "stream refused",
-		slog.String(keyRemote, ip),
+		slog.String(keyRequestID, w.Header().Get(headerRequestID)), slog.String(keyRemote, ip),
 		slog.String(keyReason, e.Refused.name), slog.Bool("event_stream", stream))
 	if !stream {
 		writeError(w, r, e)

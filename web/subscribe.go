@@ -68,6 +68,8 @@ func lastEventID(r *http.Request) string {
 // needs, and what must be released when it ends.
 type openStream struct {
 	r      *http.Request
+	id     string // the request ID
+	n      uint64 // the stream ID: unique in this process, unlike a request ID a client gives
 	ip     string
 	sub    *hub.Subscription
 	stream *sse.Stream
@@ -111,11 +113,12 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	if private != nil {
 		opts = append(opts, private)
 	}
-	o := &openStream{r: r, ip: s.clientIP(r)}
+	o := &openStream{r: r, id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
 	if refused := s.limits.acquire(o.ip); refused != nil {
 		s.refuse(w, r, o.ip, refused)
 		return nil
 	}
+	o.n = s.streamN.Add(1)
 	o.sub, err = s.hub.Subscribe(topics, lastEventID(r), opts...)
 	if err != nil {
 		s.limits.release(o.ip)
@@ -135,16 +138,22 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	}
 	o.stream, err = sse.NewSSE(out, r, s.streams...)
 	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", slog.String(keyRemote, o.ip), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", o.attrs(slog.Any("err", err))...)
 		o.close(s)
 		return nil
 	}
-	if !s.write(o.stream, o.sub.Replay) {
+	if !s.write(o, o.sub.Replay) {
 		o.close(s)
 		return nil
 	}
 	o.sub.Replay = nil // let history trim what was replayed
 	return o
+}
+
+// attrs are what every log line about the stream says, then more.
+func (o *openStream) attrs(more ...slog.Attr) []slog.Attr {
+	return append([]slog.Attr{slog.String(keyRequestID, o.id), slog.Uint64(keyStreamID, o.n),
+		slog.String(keyRemote, o.ip)}, more...)
 }
 
 // close unsubscribes and gives back the stream's slot; a hijacked
@@ -208,7 +217,7 @@ func (s *Server) deliver(o *openStream, f *broadcast.Frame) bool {
 	batch := framesPool.Get().(*[][]byte)
 	*batch = append((*batch)[:0], f.Data)
 	open := drain(o.sub.C(), batch)
-	written := s.write(o.stream, *batch)
+	written := s.write(o, *batch)
 	clear(*batch) // drop the references to the frames
 	framesPool.Put(batch)
 	if written && !open {
@@ -235,10 +244,12 @@ func drain(c <-chan *broadcast.Frame, frames *[][]byte) bool {
 }
 
 // write sends frames with one flush; false means the client is gone.
-func (s *Server) write(stream *sse.Stream, frames [][]byte) bool {
-	if err := stream.SendFrames(frames...); err != nil {
+func (s *Server) write(o *openStream, frames [][]byte) bool {
+	if err := o.stream.SendFrames(frames...); err != nil {
 		s.hub.RecordPrune()
-		s.log.LogAttrs(stream.Context(), slog.LevelDebug, "subscriber dropped", slog.Any("err", err))
+		if ctx := o.r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
+		}
 		return false
 	}
 	n := 0
@@ -259,9 +270,10 @@ func (s *Server) abort(o *openStream) {
 	if errors.Is(reason, broadcast.ErrSlow) {
 		level = slog.LevelInfo
 	}
-	s.log.LogAttrs(o.r.Context(), level, "subscriber aborted",
-		slog.String(keyRemote, o.ip), slog.Any("reason", reason),
-		slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))
+	if ctx := o.r.Context(); s.log.Enabled(ctx, level) {
+		s.log.LogAttrs(ctx, level, "subscriber aborted", o.attrs(
+			slog.Any(keyReason, reason), slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))...)
+	}
 	if o.raw == nil {
 		panic(http.ErrAbortHandler)
 	}
