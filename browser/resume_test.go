@@ -1,0 +1,181 @@
+package browser_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// listPage follows topic with the official client; items() lists the
+// texts of the list the published items are appended to.
+func listPage(topic string) string {
+	return datastarPage("/datastar.js", fmt.Sprintf(`
+<div data-init="@get('/topics/%s')"></div>
+<ul id="list"></ul>
+<script>window.items = () => [...document.querySelectorAll("#list li")].map((e) => e.textContent);</script>
+`, topic))
+}
+
+// appendItem publishes item i, appended to #list, and returns its ID.
+func appendItem(t *testing.T, srv *httptest.Server, topic string, i int) string {
+	t.Helper()
+	return publish(t, srv, topic, "text/html", fmt.Sprintf("<li>%d</li>", i),
+		"Datastar-Selector", "#list", "Datastar-Mode", "append")
+}
+
+// TestDatastarResumes: a page follows a topic with the official client
+// while its stream is interrupted: cut by the hub's side, ended by a
+// restart of the hub with its history kept (SaveHistory, NewFromHistory,
+// as hubd does with history-file), or closed by the client itself while
+// the tab is hidden. The client comes back by itself with the Last-Event-ID
+// of the last item it got, and once items published while it was away and
+// after it came back have arrived, the list is exactly 1..8, in order,
+// each once.
+func TestDatastarResumes(t *testing.T) {
+	const topic = "browser/resume"
+	path := "/topics/" + topic
+	bundle := datastarBundle(t)
+	cases := []struct {
+		name string
+		// interrupt ends the page's stream; f is the front of the hub h,
+		// whose listener is conns.
+		interrupt func(t *testing.T, ctx context.Context, f *front, h *hub.Hub, conns *connTracker)
+	}{
+		{"cut", func(t *testing.T, _ context.Context, _ *front, _ *hub.Hub, conns *connTracker) {
+			conns.cutAll()
+		}},
+		{"restart", func(t *testing.T, _ context.Context, f *front, first *hub.Hub, _ *connTracker) {
+			// The history goes to the next run, which takes the requests
+			// from now on; then the first run stops, aborting the stream.
+			var snap bytes.Buffer
+			if err := first.SaveHistory(&snap); err != nil {
+				t.Fatal(err)
+			}
+			second, err := hub.NewFromHistory(hub.Config{}, &snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { second.Shutdown(context.Background()) })
+			api, err := web.New(second, web.Config{DatastarClient: bundle})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.setAPI(api)
+			stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := first.Shutdown(stop); err != nil {
+				t.Fatalf("first run's shutdown: %v", err)
+			}
+		}},
+		{"hidden tab", func(t *testing.T, ctx context.Context, _ *front, _ *hub.Hub, _ *connTracker) {
+			// What a tab switch does to the page: the client closes its
+			// stream while hidden and opens it again when visible.
+			// Headless Chromium keeps every tab visible, so the page is
+			// told it is hidden, and then given its real state back
+			// (visible): an override left in place would make the client
+			// reconnect at every later change, such as the tab closing.
+			eval[bool](t, ctx, `(() => {
+				Object.defineProperty(document, "hidden", {value: true, configurable: true});
+				document.dispatchEvent(new Event("visibilitychange"));
+				delete document.hidden;
+				if (document.hidden) throw new Error("the tab is hidden for real");
+				document.dispatchEvent(new Event("visibilitychange"));
+				return true; })()`)
+		}},
+	}
+	browser := newBrowser(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, h := newFront(t, web.Config{DatastarClient: bundle})
+			f.pages = map[string]string{"/list": listPage(topic)}
+			// The reconnection is held until the items the page is to
+			// miss are published, so that only the replay can bring them.
+			reconnected, release := holdReconnect(f, path)
+			srv := httptest.NewUnstartedServer(f)
+			conns := &connTracker{Listener: srv.Listener}
+			srv.Listener = conns
+			serve(t, srv, h, false)
+			t.Cleanup(release) // before the server closes: it waits for handlers
+
+			ctx := newTab(t, browser)
+			problems := watchConsole(t, ctx)
+			open(t, ctx, srv.URL+"/list")
+			waitSubscribers(t, h, topic, 1)
+			var ids []string
+			pub := func(from, to int) {
+				t.Helper()
+				for i := from; i <= to; i++ {
+					ids = append(ids, appendItem(t, srv, topic, i))
+				}
+			}
+			pub(1, 3)
+			waitFor(t, ctx, 5*time.Second, "items().length >= 3")
+
+			c.interrupt(t, ctx, f, h, conns)
+			select {
+			case <-reconnected: // the client waits a second before it tries again
+			case <-time.After(10 * time.Second):
+				t.Fatal("the client did not reconnect within 10s")
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			}
+			pub(4, 6)
+			if got := eval[[]string](t, ctx, "items()"); len(got) != 3 {
+				t.Fatalf("page lists %q while away, want 1 to 3", got)
+			}
+			release()
+			waitFor(t, ctx, 5*time.Second, "items().length >= 6")
+			pub(7, 8) // live again
+			waitFor(t, ctx, 5*time.Second, "items().length >= 8")
+
+			want := make([]string, 8)
+			for i := range want {
+				want[i] = strconv.Itoa(i + 1)
+			}
+			if got := eval[[]string](t, ctx, "items()"); !slices.Equal(got, want) {
+				t.Errorf("page lists %q, want %q", got, want)
+			}
+			// The first request has no Last-Event-ID, the reconnection item
+			// 3's. Chromium may send the reconnection twice: when it goes
+			// out on a connection opened in advance and left idle, and its
+			// answer is held (as here), Chromium now and then sends it again
+			// on a new connection and reads only one of the two answers.
+			// The page still gets each item once; the hub drops the other
+			// stream at its next failed write.
+			subs := f.subscribes()
+			if len(subs) < 2 || len(subs) > 3 {
+				t.Fatalf("%d subscribe requests, want 2 (or 3, a resent reconnection): %+v", len(subs), subs)
+			}
+			if subs[0].LastEventID != "" {
+				t.Errorf("first subscribe with Last-Event-ID %q, want none", subs[0].LastEventID)
+			}
+			for _, s := range subs[1:] {
+				if s.LastEventID != ids[2] {
+					t.Errorf("reconnection with Last-Event-ID %q, want %q (item 3's)", s.LastEventID, ids[2])
+				}
+			}
+			// A cut stream leaves Chromium's report of the broken response
+			// in the console; anything else is a problem.
+			for _, p := range problems.get() {
+				if !isNetworkError(p) {
+					t.Errorf("console problem: %s", p)
+				}
+			}
+		})
+	}
+}
+
+// isNetworkError says whether a console problem is Chromium reporting a
+// failed or cut request, which the client answers by trying again.
+func isNetworkError(p string) bool {
+	return strings.Contains(p, "net::ERR_INCOMPLETE_CHUNKED_ENCODING") && strings.Contains(p, "/topics/")
+}
