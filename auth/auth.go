@@ -5,7 +5,10 @@
 // an HMAC secret, public keys (RSA, ECDSA or Ed25519) and keys fetched from
 // a JWKS URL, each algorithm only with a key of its own kind, so that a
 // token signed with "none" or with a public key used as an HMAC secret is
-// refused. Publishers may instead present a static API key. Topics that
+// refused. A token must carry exp (unless the hub allows tokens that never
+// expire) and, when the hub pins them, the expected iss and aud, so that a
+// token another service minted with a shared key is not taken for one of
+// the hub's. Publishers may instead present a static API key. Topics that
 // anyone may subscribe to without a token are listed by pattern.
 package auth
 
@@ -24,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,8 +68,8 @@ type Grants struct {
 	Subscribe Patterns `json:"subscribe,omitempty"`
 }
 
-// Claims are the claims of a hubd token: the registered ones (exp and nbf
-// are enforced) and the grants.
+// Claims are the claims of a hubd token: the registered ones (exp, nbf,
+// and iss and aud when the hub pins them, are enforced) and the grants.
 type Claims struct {
 	jwt.RegisteredClaims
 	Hubd Grants `json:"hubd"`
@@ -90,6 +94,17 @@ type Config struct {
 	// Leeway is the clock skew allowed for exp and nbf (DefaultLeeway if
 	// zero).
 	Leeway time.Duration
+	// Issuer, if not empty, is the only iss claim accepted: a token that
+	// another service signed with a shared secret or key, or one without
+	// iss, is refused.
+	Issuer string
+	// Audience, if not empty, must be one of a token's aud claim values:
+	// a token meant for another service, or one without aud, is refused.
+	Audience string
+	// AllowNoExpiry accepts tokens without an exp claim, which never
+	// expire and so can never be revoked short of changing the key. By
+	// default such tokens are refused.
+	AllowNoExpiry bool
 	// PublishKeys are static API keys that may publish to any topic; each
 	// at least MinKeyLength bytes.
 	PublishKeys []string
@@ -199,7 +214,17 @@ func New(ctx context.Context, cfg Config) (*Authorizer, error) {
 		}
 		a.jwks = k
 	}
-	a.parser = jwt.NewParser(jwt.WithValidMethods(a.methods), jwt.WithLeeway(cfg.Leeway), jwt.WithStrictDecoding())
+	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithLeeway(cfg.Leeway), jwt.WithStrictDecoding()}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	if !cfg.AllowNoExpiry {
+		opts = append(opts, jwt.WithExpirationRequired())
+	}
+	a.parser = jwt.NewParser(opts...)
 	return a, nil
 }
 
@@ -212,15 +237,19 @@ func (a *Authorizer) AnonymousSubscribe(topic string) bool {
 	return a.cfg.AnonymousSubscribe.Allows(topic)
 }
 
-// Parse verifies a token and returns its claims. The error wraps
-// ErrInvalidToken and says what is wrong (expired, bad signature, ...).
+// Parse verifies a token and returns its claims. It refuses a token whose
+// signature does not verify, that has expired or is not valid yet (nbf),
+// that has no exp unless Config.AllowNoExpiry, whose iss is not
+// Config.Issuer or whose aud does not hold Config.Audience (when those are
+// set). The error wraps ErrInvalidToken and says what is wrong, naming
+// each claim at fault.
 func (a *Authorizer) Parse(token string) (*Claims, error) {
 	if len(a.methods) == 0 {
 		return nil, fmt.Errorf("%w: this hub accepts no tokens, only publish keys", ErrInvalidToken)
 	}
 	claims := &Claims{}
 	if _, err := a.parser.ParseWithClaims(token, claims, a.key); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, tokenReason(err))
+		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, a.tokenReason(err, claims))
 	}
 	if err := claims.Hubd.Publish.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: claim hubd.publish: %w", ErrInvalidToken, err)
@@ -231,15 +260,42 @@ func (a *Authorizer) Parse(token string) (*Claims, error) {
 	return claims, nil
 }
 
-// tokenReason is the part of a jwt error worth telling the client.
-func tokenReason(err error) string {
+// tokenReason is the part of a jwt error worth telling the client. When
+// the signature verified and only claims failed, claims are the token's
+// own, and each claim at fault is named with what was wanted (the issuer
+// and audience a hub expects are not secret: its tokens carry them).
+func (a *Authorizer) tokenReason(err error, claims *Claims) string {
+	if !errors.Is(err, jwt.ErrTokenInvalidClaims) {
+		return err.Error()
+	}
+	var reasons []string
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return "not valid yet (nbf)"
+		reasons = append(reasons, "expired")
+	case claims.ExpiresAt == nil && !a.cfg.AllowNoExpiry:
+		reasons = append(reasons, "claim exp: missing (this hub accepts only tokens that expire)")
 	}
-	return err.Error()
+	if errors.Is(err, jwt.ErrTokenNotValidYet) {
+		reasons = append(reasons, "not valid yet (nbf)")
+	}
+	if want := a.cfg.Issuer; want != "" && claims.Issuer != want {
+		if claims.Issuer == "" {
+			reasons = append(reasons, fmt.Sprintf("claim iss: missing, want %q", want))
+		} else {
+			reasons = append(reasons, fmt.Sprintf("claim iss %q: want %q", claims.Issuer, want))
+		}
+	}
+	if want := a.cfg.Audience; want != "" && !slices.Contains(claims.Audience, want) {
+		if len(claims.Audience) == 0 {
+			reasons = append(reasons, fmt.Sprintf("claim aud: missing, want %q", want))
+		} else {
+			reasons = append(reasons, fmt.Sprintf("claim aud %q: want one to be %q", []string(claims.Audience), want))
+		}
+	}
+	if len(reasons) == 0 {
+		return err.Error() // a claim of the wrong type, say
+	}
+	return strings.Join(reasons, "; ")
 }
 
 // key chooses the keys that may verify t: only keys of the kind its

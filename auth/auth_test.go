@@ -15,6 +15,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,8 +227,10 @@ func TestJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	claims := auth.Claims{Hubd: grants}
+	claims.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
 	withKID := func(kid string) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodES256, auth.Claims{Hubd: grants})
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 		tok.Header["kid"] = kid
 		s, err := tok.SignedString(ek)
 		if err != nil {
@@ -237,7 +241,7 @@ func TestJWKS(t *testing.T) {
 	if _, err := a.Parse(withKID("k1")); err != nil {
 		t.Errorf("token with the JWKS key k1: %v", err)
 	}
-	if _, err := a.Parse(mint(t, ek, auth.Token{Grants: grants}, time.Now())); err != nil {
+	if _, err := a.Parse(mint(t, ek, auth.Token{Grants: grants, TTL: time.Hour}, time.Now())); err != nil {
 		t.Errorf("token without kid, verified by the set: %v", err)
 	}
 	if _, err := a.Parse(withKID("k2")); !errors.Is(err, auth.ErrInvalidToken) {
@@ -247,7 +251,7 @@ func TestJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := jwt.NewWithClaims(jwt.SigningMethodES256, auth.Claims{Hubd: grants})
+	forged := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	forged.Header["kid"] = "k1"
 	s, err := forged.SignedString(other)
 	if err != nil {
@@ -289,7 +293,7 @@ func TestPublishKey(t *testing.T) {
 			t.Errorf("key %q accepted", k)
 		}
 	}
-	if _, err := a.Parse(mint(t, secret, auth.Token{}, time.Now())); !errors.Is(err, auth.ErrInvalidToken) {
+	if _, err := a.Parse(mint(t, secret, auth.Token{TTL: time.Hour}, time.Now())); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("a token on a hub with keys only: %v", err)
 	}
 }
@@ -324,4 +328,172 @@ func FuzzParse(f *testing.F) {
 func equal(a, b auth.Grants) bool {
 	return strings.Join(a.Publish, ",") == strings.Join(b.Publish, ",") &&
 		strings.Join(a.Subscribe, ",") == strings.Join(b.Subscribe, ",")
+}
+
+// TestParseIssuerAudience checks that a hub that pins its issuer and
+// audience refuses tokens signed with the same key for another service,
+// naming the claim at fault, and that a hub that pins neither accepts them.
+func TestParseIssuerAudience(t *testing.T) {
+	t.Parallel()
+	const iss, aud = "https://idp.example", "hubd"
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edPublic, err := auth.ParsePublicKeys(pemPublic(t, edKey.Public()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := []struct {
+		name string
+		key  any
+		cfg  auth.Config
+	}{
+		{"HS256", secret, auth.Config{Secret: secret}},
+		{"EdDSA", edKey, auth.Config{PublicKeys: edPublic}},
+	}
+	tests := []struct {
+		name     string
+		iss      string
+		aud      []string
+		want     []string // what the error says; none: accepted
+		unpinned bool     // whether a hub that pins nothing refuses it too
+	}{
+		{name: "both right", iss: iss, aud: []string{aud}},
+		{name: "audience among others", iss: iss, aud: []string{"billing", aud}},
+		{name: "other issuer", iss: "https://other.example", aud: []string{aud},
+			want: []string{`claim iss "https://other.example": want "https://idp.example"`}},
+		{name: "issuer differs in case", iss: "https://IDP.example", aud: []string{aud},
+			want: []string{`claim iss "https://IDP.example"`}},
+		{name: "no issuer", aud: []string{aud}, want: []string{`claim iss: missing, want "https://idp.example"`}},
+		{name: "other audience", iss: iss, aud: []string{"billing"},
+			want: []string{`claim aud ["billing"]: want one to be "hubd"`}},
+		{name: "no audience", iss: iss, want: []string{`claim aud: missing, want "hubd"`}},
+		{name: "both wrong", iss: "svc-b", aud: []string{"svc-c"},
+			want: []string{`claim iss "svc-b"`, `claim aud ["svc-c"]`}},
+	}
+	now := time.Now()
+	for _, s := range signers {
+		pinned := s.cfg
+		pinned.Issuer, pinned.Audience = iss, aud
+		strict, open := newAuthorizer(t, pinned), newAuthorizer(t, s.cfg)
+		for _, tt := range tests {
+			t.Run(s.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				tok := mint(t, s.key, auth.Token{Subject: "svc", Grants: grants, TTL: time.Hour, Issuer: tt.iss, Audience: tt.aud}, now)
+				c, err := strict.Parse(tok)
+				if len(tt.want) == 0 {
+					if err != nil {
+						t.Fatalf("Parse: %v", err)
+					}
+					if c.Issuer != tt.iss || !slices.Equal(c.Audience, tt.aud) {
+						t.Errorf("claims iss %q aud %q, want %q %q", c.Issuer, c.Audience, tt.iss, tt.aud)
+					}
+				} else {
+					if !errors.Is(err, auth.ErrInvalidToken) {
+						t.Fatalf("Parse = %v, want ErrInvalidToken", err)
+					}
+					for _, w := range tt.want {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("error %q does not say %q", err, w)
+						}
+					}
+				}
+				if _, err := open.Parse(tok); err != nil {
+					t.Errorf("a hub that pins no issuer or audience: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestParseExpiry checks that a token without exp is refused unless the
+// hub allows such tokens, and that expiry is enforced either way.
+func TestParseExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	forever := mint(t, secret, auth.Token{Grants: grants, NoExpiry: true}, now)
+	// A token without exp signed by another tool, with iat and nbf set.
+	bare := forge(t, jwt.SigningMethodHS256, auth.Claims{Hubd: grants, RegisteredClaims: jwt.RegisteredClaims{
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now)}}, secret)
+	hour := mint(t, secret, auth.Token{Grants: grants, TTL: time.Hour}, now)
+	expired := mint(t, secret, auth.Token{Grants: grants, TTL: -time.Hour}, now)
+	tests := []struct {
+		name  string
+		cfg   auth.Config
+		token string
+		want  string // what the error says; empty: accepted
+	}{
+		{"no exp, default", auth.Config{Secret: secret}, forever, "claim exp: missing"},
+		{"no exp from another tool, default", auth.Config{Secret: secret}, bare, "claim exp: missing"},
+		{"no exp, allowed", auth.Config{Secret: secret, AllowNoExpiry: true}, forever, ""},
+		{"no exp from another tool, allowed", auth.Config{Secret: secret, AllowNoExpiry: true}, bare, ""},
+		{"exp in an hour", auth.Config{Secret: secret}, hour, ""},
+		{"expired", auth.Config{Secret: secret}, expired, "expired"},
+		{"expired, no exp allowed", auth.Config{Secret: secret, AllowNoExpiry: true}, expired, "expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := newAuthorizer(t, tt.cfg).Parse(tt.token)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Parse: %v", err)
+			case tt.want != "" && (!errors.Is(err, auth.ErrInvalidToken) || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Parse = %v, want ErrInvalidToken saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestMintClaims checks what Mint writes and what it refuses.
+func TestMintClaims(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	tok := mint(t, secret, auth.Token{Subject: "svc", Grants: grants, TTL: 90 * time.Second, ID: "j1",
+		Issuer: "https://idp.example", Audience: []string{"hubd", "other"}}, now)
+	var got map[string]any
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"sub": "svc", "jti": "j1", "iss": "https://idp.example", "aud": []any{"hubd", "other"},
+		"iat": float64(now.Unix()), "exp": float64(now.Unix() + 90)}
+	for k, v := range want {
+		if !reflect.DeepEqual(got[k], v) {
+			t.Errorf("claim %s = %v, want %v", k, got[k], v)
+		}
+	}
+	if forever := mint(t, secret, auth.Token{Grants: grants, NoExpiry: true}, now); strings.Contains(payload(t, forever), `"exp"`) {
+		t.Errorf("NoExpiry token has exp: %s", payload(t, forever))
+	}
+
+	bad := []struct {
+		name string
+		tok  auth.Token
+		want string
+	}{
+		{"zero TTL", auth.Token{Grants: grants}, "TTL: zero"},
+		{"TTL with NoExpiry", auth.Token{Grants: grants, TTL: time.Hour, NoExpiry: true}, "TTL 1h0m0s with NoExpiry"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := auth.Mint(b.tok, secret, now); err == nil || !strings.Contains(err.Error(), b.want) {
+				t.Errorf("Mint = %v, want an error saying %q", err, b.want)
+			}
+		})
+	}
+}
+
+func payload(t testing.TB, token string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -18,13 +18,21 @@ import (
 type Token struct {
 	Subject string
 	Grants  Grants
-	TTL     time.Duration // exp is the issue time plus TTL; zero: no exp
-	ID      string        // the jti claim, if not empty
+	// TTL sets exp to the issue time plus TTL (a negative TTL mints a token
+	// that has already expired). Zero is refused unless NoExpiry is set.
+	TTL time.Duration
+	// NoExpiry mints a token without exp, which only a hub whose Config
+	// has AllowNoExpiry accepts; TTL must then be zero.
+	NoExpiry bool
+	ID       string   // the jti claim, if not empty
+	Issuer   string   // the iss claim, if not empty
+	Audience []string // the aud claim, if not empty
 }
 
 // Mint signs t with key, which is an HMAC secret ([]byte, signed HS256) or
 // a private key from ParsePrivateKey (RS256, ES256/384/512 by curve, or
-// EdDSA). now is the issue time.
+// EdDSA). now is the issue time. A token always gets an exp unless
+// t.NoExpiry says otherwise; the error names the field at fault.
 func Mint(t Token, key any, now time.Time) (string, error) {
 	if err := t.Grants.Publish.Validate(); err != nil {
 		return "", fmt.Errorf("publish patterns: %w", err)
@@ -57,10 +65,19 @@ func Mint(t Token, key any, now time.Time) (string, error) {
 	default:
 		return "", fmt.Errorf("key of type %T: want an HMAC secret or an RSA, ECDSA or Ed25519 private key", key)
 	}
+	switch {
+	case t.NoExpiry && t.TTL != 0:
+		return "", fmt.Errorf("TTL %v with NoExpiry: give one or the other", t.TTL)
+	case !t.NoExpiry && t.TTL == 0:
+		return "", errors.New("TTL: zero; give the token a lifetime, or set NoExpiry for one that never expires")
+	}
 	c := Claims{Hubd: t.Grants}
-	c.Subject, c.ID = t.Subject, t.ID
+	c.Subject, c.ID, c.Issuer = t.Subject, t.ID, t.Issuer
+	if len(t.Audience) > 0 {
+		c.Audience = jwt.ClaimStrings(t.Audience)
+	}
 	c.IssuedAt = jwt.NewNumericDate(now)
-	if t.TTL != 0 {
+	if !t.NoExpiry {
 		c.ExpiresAt = jwt.NewNumericDate(now.Add(t.TTL))
 	}
 	return jwt.NewWithClaims(method, c).SignedString(key)
