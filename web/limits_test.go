@@ -41,8 +41,10 @@ func TestStreamLimits(t *testing.T) {
 		}
 		// A slot comes back when a stream ends (noticed by the next heartbeat).
 		a.Close()
-		waitFor(t, func() bool { return h.Stats().Clients == 1 })
-		subscribe(t, srv, "/topics/c", "")
+		admitted(t, srv, "/topics/c")
+		if got := h.Stats().Clients; got != 2 {
+			t.Fatalf("%d clients, want 2", got)
+		}
 	})
 	t.Run("per address", func(t *testing.T) {
 		t.Parallel()
