@@ -70,6 +70,9 @@ type config struct {
 	JWTPublicKeys      []string // PEM files
 	JWKSURL            string
 	JWTLeeway          time.Duration
+	JWTIssuer          string
+	JWTAudience        string
+	JWTAllowNoExp      bool
 	PublishKeys        []string
 	AnonymousSubscribe auth.Patterns
 	AuthCookie         string
@@ -254,6 +257,9 @@ var settings = []setting{
 	listSetting("jwt-public-keys", "PEM files of public keys or certificates (RSA, ECDSA, Ed25519) that verify RS*, PS*, ES* and EdDSA tokens, comma separated", func(c *config) *[]string { return &c.JWTPublicKeys }),
 	stringSetting("jwks-url", "", "JSON Web Key Set URL whose keys verify tokens (fetched at start, refreshed every 10 minutes)", func(c *config) *string { return &c.JWKSURL }),
 	durationSetting("jwt-leeway", auth.DefaultLeeway, "clock skew allowed for a token's exp and nbf", func(c *config) *time.Duration { return &c.JWTLeeway }),
+	stringSetting("jwt-issuer", "", "the only iss claim a token may carry, e.g. https://idp.example (empty: any); hubd token writes it", func(c *config) *string { return &c.JWTIssuer }),
+	stringSetting("jwt-audience", "", "a value a token's aud claim must hold, e.g. hubd (empty: any); hubd token writes it", func(c *config) *string { return &c.JWTAudience }),
+	boolSetting("jwt-allow-no-exp", false, "accept tokens without an exp claim, which never expire", func(c *config) *bool { return &c.JWTAllowNoExp }),
 	listSetting("publish-keys", "static API keys (24 bytes or more) that may publish to any topic, sent as Bearer; comma separated", func(c *config) *[]string { return &c.PublishKeys }),
 	{name: "anonymous-subscribe", help: "topic patterns anyone may subscribe to without a token (with authorization on), comma separated: news/*, public/**", set: func(c *config, v string) (err error) {
 		c.AnonymousSubscribe, err = parsePatterns(v)
@@ -433,6 +439,7 @@ func (c *config) authorizing() bool {
 // authConfig reads the key files the settings name into an auth.Config.
 func (c *config) authConfig(log *slog.Logger) (auth.Config, error) {
 	ac := auth.Config{Secret: []byte(c.JWTSecret), JWKSURL: c.JWKSURL, Leeway: c.JWTLeeway,
+		Issuer: c.JWTIssuer, Audience: c.JWTAudience, AllowNoExpiry: c.JWTAllowNoExp,
 		PublishKeys: c.PublishKeys, AnonymousSubscribe: c.AnonymousSubscribe, Logger: log}
 	var errs []error
 	if c.JWTSecretFile != "" {

@@ -151,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case authz.Enabled():
 		log.Info("authorization on: publishing needs a token or key",
 			"hmac_secret", len(ac.Secret) > 0, "public_keys", len(ac.PublicKeys), "jwks_url", ac.JWKSURL,
+			"jwt_issuer", ac.Issuer, "jwt_audience", ac.Audience, "jwt_allow_no_exp", ac.AllowNoExpiry,
 			"publish_keys", len(ac.PublishKeys), "anonymous_subscribe", strings.Join(ac.AnonymousSubscribe, ","))
 	case cfg.InsecureAnonymous:
 		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization", "addr", ln.Addr().String())
