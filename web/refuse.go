@@ -69,7 +69,8 @@ func wantsStream(r *http.Request) bool {
 // client also starts its count of failed tries afresh: it keeps coming
 // back at that interval until it is let in. The interval is Retry-After
 // plus up to half again of jitter, so that clients refused together do
-// not all return together.
+// not all return together. The cut comes refusalLinger after the retry
+// field, so that the page has read it.
 //
 // Every other client gets the error status, Retry-After and the JSON
 // error.
@@ -99,8 +100,23 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ip string, e *ap
 	b = append(strconv.AppendInt(b, wait.Milliseconds(), 10), "\n\n"...)
 	_, _ = w.Write(b) // a client that is gone needs no answer
 	_ = http.NewResponseController(w).Flush()
+	linger := time.NewTimer(refusalLinger)
+	select {
+	case <-linger.C:
+	case <-r.Context().Done(): // the client went first
+	}
+	linger.Stop()
 	// Cut the response: net/http closes an HTTP/1.x connection without
 	// the last chunk and resets an HTTP/2 stream, so the client sees an
 	// error, not an end.
 	panic(http.ErrAbortHandler)
 }
+
+// refusalLinger is how long a refused stream stays open after its retry
+// field, before it is cut. A browser that gets the data and the cut at
+// once may lose the data: the body's stream fails before the page has
+// read from it, and the page then retries after its own 1 s instead of
+// the retry field (Datastar 1.0.2 in headless Chromium did so in two of
+// three refusals; with this linger it kept to the retry field every time,
+// over HTTP/1.1 and HTTP/2). Each refusal holds its connection this long.
+const refusalLinger = 250 * time.Millisecond

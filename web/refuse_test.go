@@ -1,15 +1,19 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hubd-dev/hubd/hub"
@@ -233,4 +237,64 @@ func TestRefusedWhileShuttingDown(t *testing.T) {
 	if _, m, _ := fetch(t, srv, "/metrics"); !strings.Contains(m, `hubd_streams_refused_total{reason="shutting-down"} 2`) {
 		t.Error(`metrics lack hubd_streams_refused_total{reason="shutting-down"} 2`)
 	}
+}
+
+// TestRefusalLingers checks, on a fake clock, that a refused stream is
+// cut only a while after its retry field. A browser that gets the data
+// and the cut together may drop the data (the body's stream errors before
+// the page reads it), and then retries after its own second instead of
+// after the retry field; Chromium with Datastar 1.0.2 did so about every
+// other time.
+func TestRefusalLingers(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h, s := newAPI(t, hub.Config{}, web.Config{MaxStreams: 1})
+		l := newPipeListener()
+		srv := &http.Server{Handler: s}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(l) }()
+		first, _ := l.dial(t, "a") // takes the only slot
+		client, server := net.Pipe()
+		t.Cleanup(func() { // inside the bubble, even after a failure
+			client.Close()
+			first.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := h.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+			srv.Close()
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Error(err)
+			}
+		})
+
+		l.conns <- server
+		if _, err := io.WriteString(client, "GET /topics/b HTTP/1.1\r\nHost: hub\r\nDatastar-Request: true\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("refused stream: %v %v", resp, err)
+		}
+		body := bufio.NewReader(resp.Body)
+		var got strings.Builder
+		for !strings.HasSuffix(got.String(), "\n\n") {
+			line, err := body.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %q: %v", got.String(), err)
+			}
+			got.WriteString(line)
+		}
+		if !retryField.MatchString(got.String()) {
+			t.Fatalf("refusal %q has no retry field", got.String())
+		}
+		start := time.Now()
+		if _, err := io.ReadAll(body); err == nil {
+			t.Fatal("the refusal ended cleanly; want it cut")
+		}
+		if waited := time.Since(start); waited < 100*time.Millisecond || waited > time.Second {
+			t.Fatalf("cut %v after the retry field, want 100 ms to 1 s", waited)
+		}
+	})
 }
