@@ -153,6 +153,7 @@ type request struct {
 	RemoteAddr     string
 	LastEventID    string
 	AcceptEncoding string
+	At             time.Time // when the front handler got it
 }
 
 // front is the test's HTTP handler: it serves the test page at pagePath
@@ -186,6 +187,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.seen = append(f.seen, request{
 			Path: r.URL.Path, Proto: r.Proto, RemoteAddr: r.RemoteAddr,
 			LastEventID: r.Header.Get("Last-Event-ID"), AcceptEncoding: r.Header.Get("Accept-Encoding"),
+			At: time.Now(),
 		})
 		f.mu.Unlock()
 		if f.hold != nil {
