@@ -1,8 +1,10 @@
 package browser_test
 
 import (
+	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,15 +27,23 @@ const kindsPage = `
 window.s = () => JSON.parse(document.getElementById("signals").textContent);
 window.ids = (sel) => [...document.querySelector(sel).children].map((e) => e.id).join(",");
 window.refs = {outer: document.getElementById("outer-t"), replace: document.getElementById("replace-t")};
+window.transitions = 0;
+// Datastar 1.0.2 starts its view transitions on the root element.
+if (document.documentElement.startViewTransition) {
+  const root = document.documentElement, start = root.startViewTransition.bind(root);
+  root.startViewTransition = (update) => { window.transitions++; return start(update); };
+}
 </script>
 `
 
 // TestEveryPatchKind: a user page follows a topic with the official client,
 // and a back end publishes every kind of event hubd takes over HTTP: HTML
-// in every patch mode (options as Datastar-* headers and as query
-// parameters), signals (merged, removed with null, only if missing), and
-// scripts (run once and removed, or kept with attributes). After each, the
-// page's DOM or signals are what Datastar makes of that event.
+// in every patch mode, with a view transition and in the SVG namespace
+// (options as Datastar-* headers and as query parameters), signals
+// (merged, removed with null, only if missing), scripts (run once and
+// removed, or kept with attributes), and a batch of all three kinds
+// through POST /publish. After each, the page's DOM or signals are what
+// Datastar makes of that event.
 func TestEveryPatchKind(t *testing.T) {
 	const topic = "browser/kinds"
 	srv, _, h := newClientServer(t, web.Config{}, map[string]string{"/kinds": datastarPage("/datastar.js", kindsPage)})
@@ -84,6 +94,12 @@ func TestEveryPatchKind(t *testing.T) {
 			`document.getElementById("gone") === null`},
 		{"remove by query", "text/html", "", query("mode", "remove", "selector", "#after-mid"), nil,
 			`ids("#list") === "first,before-mid,mid,last"`},
+		{"append with a view transition, by header", "text/html", `<li id="vt">vt</li>`, "",
+			[]string{"Datastar-Mode", "append", "Datastar-Selector", "#list", "Datastar-Use-View-Transition", "true"},
+			`ids("#list") === "first,before-mid,mid,last,vt" && window.transitions === 1`},
+		{"remove with a view transition, by query", "text/html", "",
+			query("mode", "remove", "selector", "#vt", "useViewTransition", "true"), nil,
+			`ids("#list") === "first,before-mid,mid,last" && window.transitions === 2`},
 		{"svg namespace by query", "text/html", `<circle id="dot" r="4" cx="5" cy="5"></circle>`,
 			query("mode", "append", "selector", "#svg", "namespace", "svg"), nil,
 			`document.getElementById("dot")?.namespaceURI === "http://www.w3.org/2000/svg"`},
@@ -115,12 +131,36 @@ func TestEveryPatchKind(t *testing.T) {
 		}
 	}
 
+	// A batch (POST /publish) of one event of each kind arrives whole,
+	// in order: the script sees the element and the signal before it.
+	t.Run("batch", func(t *testing.T) {
+		batch := `{"topics": ["` + topic + `"], "events": [
+			{"type": "patchElements", "elements": "<li id=\"batched\">batched</li>", "selector": "#list", "mode": "append"},
+			{"type": "patchSignals", "signals": {"batched": true}},
+			{"type": "executeScript", "script": "window.sawBatch = document.getElementById('batched') !== null && s().batched === true;"}]}`
+		resp, err := srv.Client().Post(srv.URL+"/publish", "application/json", strings.NewReader(batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("batch publish: %s", resp.Status)
+		}
+		waitFor(t, ctx, 5*time.Second, `window.sawBatch !== undefined`)
+		if !eval[bool](t, ctx, "window.sawBatch") {
+			t.Errorf("the batch's script ran before its element and signal were in the page")
+		}
+		if got := eval[string](t, ctx, `ids("#list")`); got != "first,before-mid,mid,last,batched" {
+			t.Errorf("list ids %s after the batch", got)
+		}
+	})
+
 	// Once all have arrived, in order: the scripts ran once each, and the
 	// signals are exactly what the patches made of them.
 	if got := eval[int](t, ctx, "window.ran"); got != 1 {
 		t.Errorf("the first script ran %d times, want once", got)
 	}
-	want := map[string]any{"nested": map[string]any{"c": true}, "keep": "k", "fresh": 1.0, "fresher": 3.0}
+	want := map[string]any{"nested": map[string]any{"c": true}, "keep": "k", "fresh": 1.0, "fresher": 3.0, "batched": true}
 	if got := jsonText(t, ctx, "#signals"); !reflect.DeepEqual(got, want) {
 		t.Errorf("signals %v, want %v", got, want)
 	}
