@@ -94,12 +94,13 @@ func visibleText(t *testing.T, ctx context.Context, selector string) string {
 	return text
 }
 
-// TestPagesRender loads the dashboard and the demos as an install without
-// internet does (the operator's local copy of the client is served at
-// /datastar.js; here an empty file, since the official client cannot be
-// fetched on this machine). Each page must load with no console error,
-// render its static parts, and say that live updates are unavailable. The
-// dashboard's screenshot at 1280×800 is written to the test's folder.
+// TestPagesRender loads the dashboard and the demos as an install whose
+// client does not work does (the operator's local copy, served at
+// /datastar.js, is here an empty file). Each page must load with no
+// console error, render its static parts, and say that live updates are
+// unavailable. The dashboard's screenshot at 1280×800 is written to the
+// test's folder. The pages with the official client are checked in
+// demos_test.go.
 func TestPagesRender(t *testing.T) {
 	client := filepath.Join(t.TempDir(), "datastar.js")
 	if err := os.WriteFile(client, nil, 0o600); err != nil {
