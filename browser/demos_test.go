@@ -3,10 +3,14 @@ package browser_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
@@ -27,6 +31,9 @@ func TestDashboardLive(t *testing.T) {
 	runStats(t, f, 250*time.Millisecond)
 	ctx := newBrowser(t)
 	problems := watchConsole(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatal(err)
+	}
 	open(t, ctx, srv.URL+"/")
 	waitSubscribers(t, h, hub.StatsTopic, 1)
 	waitSubscribers(t, h, "demo", 1)
@@ -87,7 +94,27 @@ func TestDashboardLive(t *testing.T) {
 			})
 		}
 	})
+	eval[bool](t, ctx, "window.scrollTo(0, 0), true")
+	saveScreenshot(t, ctx, "dashboard-live.png")
 	noProblems(t, ctx, problems)
+}
+
+// saveScreenshot writes a PNG of the tab's viewport to name in
+// $HUBD_SCREENSHOTS, or in the test's folder.
+func saveScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), name)
+	if dir := os.Getenv("HUBD_SCREENSHOTS"); dir != "" {
+		file = filepath.Join(dir, name)
+	}
+	if err := os.WriteFile(file, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", file)
 }
 
 // visibleTextOrEmpty is the trimmed text of the element matching selector,
