@@ -78,6 +78,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// The body may not have been read, or only in part: net/http
+		// would read what is left before answering, as long as the client
+		// takes to send it. Closing the connection answers at once.
+		w.Header().Set("Connection", "close")
+	}
 	var api *apiError
 	if errors.As(err, &api) {
 		if api.Challenge != "" {

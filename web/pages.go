@@ -107,6 +107,17 @@ func (s *Server) admitDemo(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// readSignals reads a demo's signals within maxDemoSignalLen and the read
+// timeout.
+func (s *Server) readSignals(w http.ResponseWriter, r *http.Request, v any) error {
+	err := s.readWithin(w, func() error { return sse.ReadSignalsLimit(r, v, maxDemoSignalLen) })
+	var api *apiError
+	if err != nil && !errors.As(err, &api) {
+		return badField("signals", err)
+	}
+	return err
+}
+
 // handleTry publishes what the dashboard's form holds to the demo topic:
 // HTML appended to #arrivals, or a JSON object of signals.
 func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
@@ -117,8 +128,8 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 		TryKind string `json:"tryKind"`
 		TryBody string `json:"tryBody"`
 	}
-	if err := sse.ReadSignalsLimit(r, &in, maxDemoSignalLen); err != nil {
-		writeError(w, r, badField("signals", err))
+	if err := s.readSignals(w, r, &in); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	var ev sse.Eventer
@@ -176,8 +187,8 @@ func (s *Server) handleChatSend(w http.ResponseWriter, r *http.Request) {
 		Name    string `json:"name"`
 		Message string `json:"message"`
 	}
-	if err := sse.ReadSignalsLimit(r, &in, maxDemoSignalLen); err != nil {
-		writeError(w, r, badField("signals", err))
+	if err := s.readSignals(w, r, &in); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	name, msg := strings.TrimSpace(in.Name), strings.TrimSpace(in.Message)

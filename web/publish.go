@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -91,13 +93,21 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string
 	writeJSON(w, http.StatusOK, publishResponse{ID: last, IDs: res.IDs, Topics: res.Topics, Subscribers: res.Subscribers})
 }
 
-// readBody reads the whole body within the size limit, refusing NUL bytes
-// and invalid UTF-8 by name.
+// readBody reads the whole body within the size limit and the read
+// timeout, refusing NUL bytes and invalid UTF-8 by name.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var body []byte
+	err := s.readWithin(w, func() (err error) {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+		return err
+	})
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var api *apiError
+		switch {
+		case errors.As(err, &api):
+			return nil, err
+		case errors.As(err, &tooBig):
 			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Field: "body",
 				Msg: fmt.Sprintf("body: larger than the limit of %d bytes", tooBig.Limit), Err: err}
 		}
@@ -107,6 +117,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, &apiError{Status: http.StatusBadRequest, Field: "body", Msg: fmt.Sprintf("body: NUL byte at offset %d", i)}
 	}
 	return body, nil
+}
+
+// readWithin runs read, which reads the request's body, with the
+// connection's read deadline ReadTimeout from now, so that a client that
+// trickles its body cannot hold a connection and a goroutine for longer:
+// past it, read's error becomes a 408 naming read-timeout. The deadline is
+// lifted after a read that succeeds; after one that fails it stays, so that
+// net/http, discarding what is left of the body, cannot wait either.
+func (s *Server) readWithin(w http.ResponseWriter, read func() error) error {
+	rc := http.NewResponseController(w)
+	// A writer without deadlines (ErrNotSupported) leaves the body to the
+	// http.Server's own timeouts; there is nothing better to do.
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	if err := read(); err != nil {
+		var ne net.Error
+		if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			return &apiError{Status: http.StatusRequestTimeout, Field: "body", Err: err,
+				Msg: fmt.Sprintf("body: not received in full within the read-timeout of %v", s.cfg.ReadTimeout)}
+		}
+		return err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return nil
 }
 
 // option returns the Datastar-<Name> header, or else the query parameter.

@@ -32,12 +32,19 @@ const (
 	DefaultMaxBodyBytes     = 1 << 20
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxTopicsPerConn = 64
+	DefaultReadTimeout      = 10 * time.Second
 )
 
 // Config sets up the HTTP surface. Its zero value is usable.
 type Config struct {
 	// MaxBodyBytes bounds a publish body (DefaultMaxBodyBytes if zero).
 	MaxBodyBytes int64
+	// ReadTimeout bounds the reading of a publish's body (and a demo's
+	// signals), from when the handler starts reading it: a body that has
+	// not arrived in full by then gets 408 and nothing is published
+	// (DefaultReadTimeout if zero). Streams have no body and are not
+	// concerned.
+	ReadTimeout time.Duration
 	// WriteTimeout bounds every write to a subscriber; a client that does
 	// not take a write in time is dropped (DefaultWriteTimeout if zero).
 	WriteTimeout time.Duration
@@ -102,6 +109,9 @@ func (c Config) Validate() error {
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write timeout %v: must not be negative", c.WriteTimeout))
 	}
+	if c.ReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read timeout %v: must not be negative", c.ReadTimeout))
+	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max streams %d: must not be negative", c.MaxStreams))
 	}
@@ -133,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	if c.MaxTopicsPerSubscription == 0 {
 		c.MaxTopicsPerSubscription = DefaultMaxTopicsPerConn

@@ -46,6 +46,7 @@ type config struct {
 	ClientBuffer      int
 	Heartbeat         time.Duration
 	WriteTimeout      time.Duration
+	ReadTimeout       time.Duration
 	MaxBodyBytes      int64
 	MaxTopics         int
 	MaxStreams        int
@@ -207,6 +208,7 @@ var settings = []setting{
 	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
 	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments to every subscriber", func(c *config) *time.Duration { return &c.Heartbeat }),
 	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),
+	durationSetting("read-timeout", web.DefaultReadTimeout, "time allowed to receive a publish's body once its handler reads it; past it 408", func(c *config) *time.Duration { return &c.ReadTimeout }),
 	int64Setting("max-body-bytes", web.DefaultMaxBodyBytes, "largest publish body", func(c *config) *int64 { return &c.MaxBodyBytes }),
 	intSetting("max-topics-per-subscription", web.DefaultMaxTopicsPerConn, "topics one stream may follow", func(c *config) *int { return &c.MaxTopics }, 1),
 	intSetting("max-streams", 0, "open streams in all; past it subscribers get 503 (0: the open-file limit less 256)", func(c *config) *int { return &c.MaxStreams }, 0),

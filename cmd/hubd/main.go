@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	api, err := web.New(h, web.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, Compression: cfg.Compression,
+		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, ReadTimeout: cfg.ReadTimeout, Compression: cfg.Compression,
 		MaxTopicsPerSubscription: cfg.MaxTopics, MaxStreams: cfg.MaxStreams, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
 		Auth: authz, AuthCookie: cfg.AuthCookie, QueryToken: cfg.QueryToken,

@@ -1,0 +1,156 @@
+package web_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// TestTricklingBodyIsCut sends bodies one byte at a time over raw TCP, as
+// a client holding connections open would. Each must be answered 408
+// naming read-timeout once the read timeout has passed, not sooner and not
+// much later; the connection must then be closed (its goroutine and file
+// are released), and nothing may be published.
+//
+// The server runs on real sockets, since the attack is a real socket that
+// trickles: the read timeout is therefore short and real, and the bound on
+// how late the cut may come is generous, for a machine under load.
+func TestTricklingBodyIsCut(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond
+	srv, h := newServer(t, hub.Config{}, web.Config{ReadTimeout: timeout, Demos: true})
+	cases := []struct {
+		name, path, contentType, start string
+	}{
+		{"single publish", "/topics/slow", "text/html", "<p>"},
+		{"batch", "/publish", "application/json", `{"topics":["slow"],"events":[`},
+		{"try-it form", "/try", "application/json", `{"tryKind":"html","tryBody":"`},
+		{"chat demo", "/demo/chat/send", "application/json", `{"message":"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// The test's own bound: far past the timeout, it fails rather
+			// than hangs.
+			if err := conn.SetDeadline(time.Now().Add(20 * timeout)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\nContent-Length: 100000\r\n\r\n%s", c.path, c.contentType, c.start)
+
+			// Trickle a byte every tenth of the timeout until the server
+			// answers: the writes are the attack, not a wait.
+			stop := make(chan struct{})
+			trickled := make(chan struct{})
+			go func() { // ends when stop closes or a write fails
+				defer close(trickled)
+				tick := time.NewTicker(timeout / 10)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						if _, err := conn.Write([]byte("x")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			took := time.Since(start)
+			close(stop)
+			<-trickled
+			if err != nil {
+				t.Fatalf("no answer after %v: %v", took, err)
+			}
+			var body struct{ Error, Field string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusRequestTimeout || body.Field != "body" || !strings.Contains(body.Error, "read-timeout") || !strings.Contains(body.Error, timeout.String()) {
+				t.Fatalf("got %s %+v, want 408 naming the body and read-timeout of %v", resp.Status, body, timeout)
+			}
+			if took < timeout || took > 10*timeout {
+				t.Errorf("cut after %v, want soon after the read timeout of %v", took, timeout)
+			}
+			// The server closes the connection: nothing more comes, and
+			// the read ends with EOF, not with the test's deadline.
+			if n, err := io.Copy(io.Discard, br); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("the connection stays open after the 408 (%d more bytes)", n)
+				}
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if n := h.Stats().Events; n != 0 {
+			t.Errorf("%d events published from trickled bodies", n)
+		}
+	})
+}
+
+// TestRefusedBeforeBody checks that a publish that cannot succeed whatever
+// its body (no credential, a topic the credential does not grant, a wrong
+// Content-Type) is answered at once, without waiting for a body that never
+// comes: the read timeout is an hour here, so a handler that waited would
+// hold the connection until the test's own deadline.
+func TestRefusedBeforeBody(t *testing.T) {
+	t.Parallel()
+	srv := newAuthServer(t, web.Config{ReadTimeout: time.Hour}, "public/**")
+	narrow := "Bearer " + token(t, []string{"public/**"}, nil, time.Hour)
+	cases := []struct {
+		name, path, header string
+		status             int
+		field              string
+	}{
+		{"no credential", "/topics/public/feed", "Content-Type: text/html\r\n", 401, "authorization"},
+		{"no credential, batch", "/publish", "Content-Type: application/json\r\n", 401, "authorization"},
+		{"bad token", "/topics/public/feed", "Content-Type: text/html\r\nAuthorization: Bearer nope\r\n", 401, "authorization"},
+		{"topic not granted", "/topics/private/x", "Content-Type: text/html\r\nAuthorization: " + narrow + "\r\n", 403, "topic"},
+		{"wrong Content-Type", "/topics/public/feed", "Content-Type: text/plain\r\nAuthorization: Bearer " + testKey + "\r\n", 415, "Content-Type"},
+		{"wrong Content-Type, batch", "/publish", "Content-Type: text/plain\r\nAuthorization: Bearer " + testKey + "\r\n", 415, "Content-Type"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: 100000\r\n\r\n", c.path, c.header)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer without a body: %v", err)
+			}
+			var body struct{ Error, Field string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.status || body.Field != c.field {
+				t.Fatalf("got %s %+v, want %d naming %s", resp.Status, body, c.status, c.field)
+			}
+		})
+	}
+}
