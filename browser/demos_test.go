@@ -53,6 +53,11 @@ func TestDashboardLive(t *testing.T) {
 
 	t.Run("publishes", func(t *testing.T) {
 		const n = 12
+		// Nothing has been published yet (the statistics themselves do
+		// not count).
+		if got := eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).textContent`, card(3))); got != "0" {
+			t.Fatalf("publishes/s shows %q before any publish, want 0", got)
+		}
 		for i := range n {
 			publish(t, srv, "browser/dash", "text/html", fmt.Sprintf(`<p id="d%d">%d</p>`, i, i))
 		}
