@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,5 +95,43 @@ func BenchmarkSubscribeReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// BenchmarkPublishFullHistory measures a publish, without subscribers, to
+// a history that is full, so that every publish also drops an event: by
+// the topic's own bound, or by the totals, from the largest of many
+// topics. Both should cost the same whatever the history holds.
+func BenchmarkPublishFullHistory(b *testing.B) {
+	ev := sse.PatchSignals{Signals: []byte(`{"n":1}`)}
+	cases := []struct {
+		name   string
+		cfg    hub.Config
+		topics int
+	}{
+		{"own bound", hub.Config{HistoryPerTopic: 1000}, 1},
+		{"totals, 1000 topics", hub.Config{HistorySize: 10_000, HistoryPerTopic: -1}, 1000},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHub(b, c.cfg)
+			names := make([][]string, c.topics)
+			for i := range names {
+				names[i] = []string{fmt.Sprintf("t/%d", i)}
+			}
+			for i := range 20_000 { // fill it
+				if _, err := h.Publish(names[i%len(names)], ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := h.Publish(names[i%len(names)], ev); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }

@@ -23,9 +23,10 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultHistorySize  = 10_000
-	DefaultHistoryBytes = 64 << 20
-	DefaultClientBuffer = 128
+	DefaultHistorySize     = 10_000
+	DefaultHistoryBytes    = 64 << 20
+	DefaultHistoryPerTopic = 1000
+	DefaultClientBuffer    = 128
 )
 
 // MissedSignal is the signal a subscriber's page receives, set to true,
@@ -75,11 +76,20 @@ func ValidateNodeID(id string) error {
 // Config sets up a Hub. Its zero value is usable.
 type Config struct {
 	// HistorySize is how many of the newest events are kept for replay
-	// (DefaultHistorySize if zero; negative keeps none).
+	// (DefaultHistorySize if zero; negative keeps none). While it or
+	// HistoryBytes is exceeded, the topic holding the most events drops its
+	// oldest one: a topic loses events to these totals only while no other
+	// topic holds more events than it does.
 	HistorySize int
 	// HistoryBytes bounds the history's encoded size (DefaultHistoryBytes
 	// if zero; negative means no byte bound).
 	HistoryBytes int64
+	// HistoryPerTopic is how many of one topic's newest events are kept
+	// at most (DefaultHistoryPerTopic if zero; negative means no bound per
+	// topic, only the totals): a topic that would hold more drops its own
+	// oldest event, however quiet the others are. An event published to
+	// several topics counts for each of them.
+	HistoryPerTopic int
 	// ClientBuffer is how many frames may wait for one subscriber before it
 	// counts as too slow and is evicted (DefaultClientBuffer if zero).
 	ClientBuffer int
@@ -119,6 +129,9 @@ func (c Config) withDefaults() Config {
 	if c.HistoryBytes == 0 {
 		c.HistoryBytes = DefaultHistoryBytes
 	}
+	if c.HistoryPerTopic == 0 {
+		c.HistoryPerTopic = DefaultHistoryPerTopic
+	}
 	if c.ClientBuffer == 0 {
 		c.ClientBuffer = DefaultClientBuffer
 	}
@@ -153,11 +166,14 @@ type Hub struct {
 	stats counters
 }
 
-// topic is one topic's subscribers and bookkeeping for gap detection.
+// topic is one topic's subscribers and history (see history.go).
 type topic struct {
+	name    string
 	group   broadcast.Group
-	entries int    // history entries that name this topic
+	events  queue  // its events in history, oldest first
 	trimmed uint64 // highest ID of this topic pushed out of history
+	// neighbours in the history's list of topics holding as many events
+	prev, next *topic
 }
 
 // New starts a hub and its heartbeat ticker. Stop it with Shutdown.
@@ -174,7 +190,7 @@ func New(cfg Config) (*Hub, error) {
 		beat:    &broadcast.Frame{Data: heartbeat.Frame},
 		topics:  make(map[string]*topic),
 		clients: make(map[*broadcast.Subscriber]*Subscription),
-		hist:    newHistory(cfg.HistorySize, cfg.HistoryBytes),
+		hist:    newHistory(cfg),
 	}
 	h.ticker = heartbeat.Start(cfg.Heartbeat, func(time.Time) { h.Beat() })
 	return h, nil
@@ -248,15 +264,16 @@ func (h *Hub) publish(topics []string, private bool, events []sse.Eventer) (Publ
 	h.mu.Lock()
 	for i, buf := range bufs {
 		h.seq++
-		f := &broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}
+		e := &entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}
+		f := &e.frame
 		out.IDs[i] = h.EventID(h.seq)
 		res.Queued, res.Evicted = 0, res.Evicted[:0]
 		for _, name := range topics {
 			t := h.topicLocked(name)
-			t.entries++ // before the push, which may drop this very entry
 			t.group.Broadcast(f, &res)
+			h.holdLocked(t, e)
 		}
-		h.hist.push(entry{frame: f, topics: topics}, h.dropLocked)
+		h.addLocked(e)
 		if i == 0 {
 			out.Subscribers = res.Queued + len(res.Evicted)
 		}
@@ -367,7 +384,7 @@ func cleanTopics(names []string) ([]string, error) {
 func (h *Hub) topicLocked(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{trimmed: h.forgotten}
+		t = &topic{name: name, trimmed: h.forgotten}
 		h.topics[name] = t
 	}
 	return t
@@ -375,21 +392,10 @@ func (h *Hub) topicLocked(name string) *topic {
 
 // releaseLocked forgets a topic that has neither subscribers nor history,
 // keeping its trimmed mark in h.forgotten for gap detection.
-func (h *Hub) releaseLocked(name string, t *topic) {
-	if t.entries == 0 && t.group.Len() == 0 {
+func (h *Hub) releaseLocked(t *topic) {
+	if t.events.n == 0 && t.group.Len() == 0 {
 		h.forgotten = max(h.forgotten, t.trimmed)
-		delete(h.topics, name)
-	}
-}
-
-// dropLocked is called for every event pushed out of the history.
-func (h *Hub) dropLocked(seq uint64, e entry) {
-	for _, name := range e.topics {
-		if t := h.topics[name]; t != nil {
-			t.trimmed = seq
-			t.entries--
-			h.releaseLocked(name, t)
-		}
+		delete(h.topics, t.name)
 	}
 }
 
@@ -406,7 +412,7 @@ func (h *Hub) removeLocked(sub *Subscription) {
 	for _, name := range sub.Topics {
 		if t := h.topics[name]; t != nil {
 			t.group.Remove(sub.sub)
-			h.releaseLocked(name, t)
+			h.releaseLocked(t)
 		}
 	}
 }
@@ -489,7 +495,11 @@ func (s *Subscription) Close() {
 // or not an event ID at all), Replay starts with the MissedSignal frame and
 // then holds the whole history of the topics, private events filtered as in
 // any replay, so that what was published since the restart still arrives.
-// The same holds when events after lastEventID were trimmed from history.
+// The same holds when events after lastEventID were trimmed from history:
+// by a topic's own bound (Config.HistoryPerTopic) or by the totals. A
+// client of several topics is also told so when one of them dropped an
+// event that another of them still holds and replays: the marks are kept
+// per topic, and err on the side of telling.
 func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
@@ -541,11 +551,7 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 				sub.Missed = true
 			}
 		}
-		h.hist.since(last, func(e *entry) {
-			if sharesTopic(e.topics, topics) && (!e.frame.Private || sharesTopic(e.topics, sub.Private)) {
-				sub.Replay = append(sub.Replay, e.frame.Data)
-			}
-		})
+		sub.Replay = h.replayLocked(sub.Replay, topics, sub.Private, last)
 		h.stats.replayed.Add(uint64(len(sub.Replay)))
 		if sub.Missed {
 			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
@@ -566,15 +572,6 @@ var missedFrame = func() []byte {
 	}
 	return b
 }()
-
-func sharesTopic(a, b []string) bool {
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			return true
-		}
-	}
-	return false
-}
 
 // Shutdown stops new subscriptions, closes every subscription's channel
 // with ErrShutdown (their handlers then abort the connections so that

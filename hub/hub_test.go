@@ -574,8 +574,10 @@ func TestHistoryBytes(t *testing.T) {
 
 func TestGapPerTopic(t *testing.T) {
 	t.Parallel()
-	// With a history of 3, event 1 on the first topic and then ten events on
-	// "busy" leave only events 9 to 11 (all on "busy") in the history.
+	// With a history of 1, event 1 on the first topic and then ten events on
+	// "busy" leave only event 11 in the history: busy's first event pushes
+	// out event 1 (both topics hold one event, and the first topic came to
+	// it first), and from then on busy, which holds the most, drops its own.
 	tests := []struct {
 		name       string
 		keeper     string // a topic held open by another subscriber
@@ -596,7 +598,7 @@ func TestGapPerTopic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHub(t, hub.Config{HistorySize: 3})
+			h := newHub(t, hub.Config{HistorySize: 1})
 			if tt.keeper != "" {
 				subscribe(t, h, "", tt.keeper)
 			}
@@ -1085,7 +1087,7 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 	t.Parallel()
 	const publishers, perPublisher, subscribers = 8, 500, 8
 	const total = publishers * perPublisher
-	h := newHub(t, hub.Config{ClientBuffer: total})
+	h := newHub(t, hub.Config{ClientBuffer: total, HistoryPerTopic: total}) // replay never misses
 
 	done := make(chan struct{})
 	var pubs sync.WaitGroup

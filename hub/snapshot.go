@@ -11,8 +11,12 @@ import (
 	"github.com/hubd-dev/hubd/broadcast"
 )
 
-// snapshotVersion changes whenever the snapshot's layout does.
-const snapshotVersion = 1
+// snapshotVersion changes whenever the snapshot's layout does. Version 1
+// held one run of consecutive events from First; version 2 gives each
+// event its ID and the topics that still hold it, since a topic's own bound
+// can drop an event from one topic and not another. NewFromHistory reads
+// both.
+const snapshotVersion = 2
 
 // snapshot is what a restarted hub needs to go on where this one stopped:
 // the run's epoch and newest ID, the history, and the marks that tell a
@@ -22,13 +26,14 @@ type snapshot struct {
 	Epoch     string
 	Seq       uint64
 	Forgotten uint64
-	First     uint64 // ID of the oldest event kept
+	First     uint64 // version 1 only: the ID of Events[0], the others following one by one
 	Events    []snapshotEvent
 	Trimmed   map[string]uint64 // topics with events kept: highest trimmed ID
 }
 
 type snapshotEvent struct {
-	Topics  []string
+	ID      uint64   // version 2; in version 1, First plus the event's index
+	Topics  []string // the topics whose history holds it
 	Data    []byte
 	Private bool
 }
@@ -43,10 +48,9 @@ var ErrSnapshot = errors.New("hub: unusable snapshot")
 // exactly the events it missed.
 func (h *Hub) SaveHistory(w io.Writer) error {
 	h.mu.Lock()
-	s := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: h.seq, Forgotten: h.forgotten,
-		First: h.hist.first, Trimmed: map[string]uint64{}}
+	s := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: h.seq, Forgotten: h.forgotten, Trimmed: map[string]uint64{}}
 	for name, t := range h.topics {
-		if t.entries > 0 {
+		if t.events.n > 0 {
 			s.Trimmed[name] = t.trimmed
 		} else {
 			// The topic will not be tracked after the restart: its mark
@@ -54,9 +58,16 @@ func (h *Hub) SaveHistory(w io.Writer) error {
 			s.Forgotten = max(s.Forgotten, t.trimmed)
 		}
 	}
-	h.hist.since(0, func(e *entry) {
-		s.Events = append(s.Events, snapshotEvent{Topics: e.topics, Data: e.frame.Data, Private: e.frame.Private})
-	})
+	for _, e := range h.entriesLocked() {
+		ev := snapshotEvent{ID: e.frame.ID, Data: e.frame.Data, Private: e.frame.Private}
+		for _, name := range e.topics {
+			// A topic holds exactly its events above its trimmed mark.
+			if t := h.topics[name]; t != nil && e.frame.ID > t.trimmed {
+				ev.Topics = append(ev.Topics, name)
+			}
+		}
+		s.Events = append(s.Events, ev)
+	}
 	h.mu.Unlock()
 	if err := gob.NewEncoder(w).Encode(&s); err != nil {
 		return fmt.Errorf("hub: save history: %w", err)
@@ -66,7 +77,8 @@ func (h *Hub) SaveHistory(w io.Writer) error {
 
 // NewFromHistory starts a hub that goes on where the one that wrote r
 // with SaveHistory stopped: the same epoch, IDs continuing from its newest,
-// and its history, trimmed to cfg's bounds.
+// and its history, trimmed to cfg's bounds. It reads what this version and
+// the one before wrote, and refuses any other version by number.
 func NewFromHistory(cfg Config, r io.Reader) (*Hub, error) {
 	var s snapshot
 	if err := gob.NewDecoder(r).Decode(&s); err != nil {
@@ -83,36 +95,57 @@ func NewFromHistory(cfg Config, r io.Reader) (*Hub, error) {
 	defer h.mu.Unlock()
 	h.epoch, h.seq, h.forgotten = s.Epoch, s.Seq, s.Forgotten
 	h.idPre = idRoom(s.Epoch)
-	h.hist.first = s.First
-	for i, ev := range s.Events {
+	for _, ev := range s.Events {
+		e := &entry{frame: broadcast.Frame{ID: ev.ID, Data: ev.Data, Private: ev.Private}, topics: ev.Topics}
 		for _, name := range ev.Topics {
 			t := h.topicLocked(name)
 			t.trimmed = max(t.trimmed, s.Trimmed[name])
-			t.entries++
+			h.holdLocked(t, e)
 		}
-		f := &broadcast.Frame{ID: s.First + uint64(i), Data: ev.Data, Private: ev.Private}
-		h.hist.push(entry{frame: f, topics: ev.Topics}, h.dropLocked)
+		h.addLocked(e)
 	}
 	return h, nil
 }
 
 // check refuses a snapshot that could not have been written by SaveHistory,
-// naming what is wrong.
+// naming what is wrong, and gives the events of a version 1 snapshot their
+// IDs.
 func (s *snapshot) check() error {
-	if s.Version != snapshotVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrSnapshot, s.Version, snapshotVersion)
+	switch s.Version {
+	case 1:
+		if n := uint64(len(s.Events)); s.First == 0 || s.First+n != s.Seq+1 {
+			return fmt.Errorf("%w: %d events from ID %d do not end at the newest ID %d", ErrSnapshot, n, s.First, s.Seq)
+		}
+		for i := range s.Events {
+			s.Events[i].ID = s.First + uint64(i)
+		}
+	case snapshotVersion:
+	default:
+		return fmt.Errorf("%w: format version %d; this hubd reads versions 1 to %d (was the file written by a newer hubd?)",
+			ErrSnapshot, s.Version, snapshotVersion)
 	}
 	if s.Epoch == "" || strings.ContainsAny(s.Epoch, "-\r\n\x00") {
 		return fmt.Errorf("%w: epoch %q", ErrSnapshot, s.Epoch)
 	}
-	if n := uint64(len(s.Events)); s.First == 0 || s.First+n != s.Seq+1 {
-		return fmt.Errorf("%w: %d events from ID %d do not end at the newest ID %d", ErrSnapshot, n, s.First, s.Seq)
-	}
+	var prev uint64
 	for i, ev := range s.Events {
-		if _, err := cleanTopics(ev.Topics); err != nil {
+		if ev.ID <= prev || ev.ID > s.Seq {
+			return fmt.Errorf("%w: event %d has ID %d, not between the previous one's %d and the newest ID %d", ErrSnapshot, i, ev.ID, prev, s.Seq)
+		}
+		prev = ev.ID
+		clean, err := cleanTopics(ev.Topics)
+		if err != nil {
 			return fmt.Errorf("%w: event %d: %w", ErrSnapshot, i, err)
 		}
-		prefix := "id: " + s.Epoch + "-" + strconv.FormatUint(s.First+uint64(i), 10) + "\n"
+		if len(clean) != len(ev.Topics) {
+			return fmt.Errorf("%w: event %d names a topic twice: %q", ErrSnapshot, i, ev.Topics)
+		}
+		for _, name := range ev.Topics {
+			if m := s.Trimmed[name]; ev.ID <= m {
+				return fmt.Errorf("%w: event %d (ID %d) of topic %q is not above the topic's trimmed mark %d", ErrSnapshot, i, ev.ID, name, m)
+			}
+		}
+		prefix := "id: " + s.Epoch + "-" + strconv.FormatUint(ev.ID, 10) + "\n"
 		if !strings.HasPrefix(string(ev.Data), prefix) {
 			return fmt.Errorf("%w: event %d does not start with %q", ErrSnapshot, i, prefix)
 		}

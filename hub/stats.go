@@ -66,7 +66,7 @@ func (h *Hub) Topics(limit int) []TopicInfo {
 	h.mu.Lock()
 	out := make([]TopicInfo, 0, len(h.topics))
 	for name, t := range h.topics {
-		out = append(out, TopicInfo{Name: name, Subscribers: t.group.Len(), History: t.entries})
+		out = append(out, TopicInfo{Name: name, Subscribers: t.group.Len(), History: t.events.n})
 	}
 	h.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
