@@ -43,6 +43,7 @@ type config struct {
 	Addr              string
 	HistorySize       int
 	HistoryBytes      int64
+	HistoryPerTopic   int
 	ClientBuffer      int
 	Heartbeat         time.Duration
 	WriteTimeout      time.Duration
@@ -204,6 +205,7 @@ var settings = []setting{
 	}},
 	intSetting("history-size", hub.DefaultHistorySize, "events kept for Last-Event-ID replay (-1: none)", func(c *config) *int { return &c.HistorySize }, -1),
 	int64Setting("history-bytes", hub.DefaultHistoryBytes, "bound on the encoded size of the history", func(c *config) *int64 { return &c.HistoryBytes }),
+	intSetting("history-per-topic", hub.DefaultHistoryPerTopic, "events of one topic kept at most: a topic over it drops its own oldest, so that a flood on one topic cannot push out the others' events", func(c *config) *int { return &c.HistoryPerTopic }, 1),
 	stringSetting("history-file", "", "file the history is saved to at a graceful stop and restored from (then removed) at start, so that clients reconnecting after a restart miss nothing; empty: none", func(c *config) *string { return &c.HistoryFile }),
 	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
 	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments to every subscriber", func(c *config) *time.Duration { return &c.Heartbeat }),

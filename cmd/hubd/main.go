@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		historySize = -1 // none
 	}
 	h, err := startHub(cfg, hub.Config{
-		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, ClientBuffer: cfg.ClientBuffer,
+		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, HistoryPerTopic: cfg.HistoryPerTopic, ClientBuffer: cfg.ClientBuffer,
 		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID,
 	}, log)
 	if err != nil {
@@ -160,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logOrigins(log, cfg.AllowedOrigins)
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
-	log.Info("hubd started", "version", version, "node_id", h.NodeID(), "url", url, "history_size", cfg.HistorySize,
+	log.Info("hubd started", "version", version, "node_id", h.NodeID(), "url", url, "history_size", cfg.HistorySize, "history_per_topic", cfg.HistoryPerTopic,
 		"heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
 
 	if cfg.Demos && authz.Enabled() {
