@@ -177,6 +177,8 @@ type Server struct {
 	demo     demoState
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
+
+	hangups *hangups // ends hijacked streams whose clients hang up; stopped by Close
 }
 
 // New returns the HTTP surface of h. It is ready (GET /readyz answers 200)
@@ -187,6 +189,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: slog.New(logHandler{cfg.Logger.Handler()})}
+	s.hangups = newHangups(s.log, s.hungUp)
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
 	s.refused = newRefusalCounts()
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}
