@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hubd-dev/hubd/auth"
+	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
 )
 
@@ -25,7 +27,8 @@ import (
 // already accepted is lost, and nothing refused leaks out.
 func TestHostileRequests(t *testing.T) {
 	t.Parallel()
-	srv := newAuthServer(t, web.Config{MaxBodyBytes: 4096, AllowedOrigins: []string{"https://app.example"}}, "public/**")
+	srv := newAuthServer(t, web.Config{MaxBodyBytes: 16 << 10, MaxBatchEvents: 5, ReadTimeout: 500 * time.Millisecond,
+		AllowedOrigins: []string{"https://app.example"}}, "public/**")
 	watcher := subscribe(t, srv, "/topics/public/feed", "")
 	if ev, err := watcher.next(); err != nil || ev.ID == "" {
 		t.Fatalf("cursor frame: %+v %v", ev, err)
@@ -86,7 +89,16 @@ func TestHostileRequests(t *testing.T) {
 		{name: "wrong Content-Type", method: "POST", path: feed, header: hdr("Content-Type", "text/plain", "Authorization", key), body: "x", status: 415, field: "Content-Type", msg: `"text/plain" (want text/html`},
 		{name: "no Content-Type", method: "POST", path: feed, header: hdr("Authorization", key), body: "x", status: 415, field: "Content-Type", msg: "missing"},
 		{name: "charset not UTF-8", method: "POST", path: feed, header: hdr("Content-Type", "text/html; charset=latin1", "Authorization", key), body: "x", status: 415, field: "Content-Type", msg: `charset "latin1"`},
-		{name: "oversized body", method: "POST", path: feed, header: html(), body: strings.Repeat("x", 5000), status: 413, field: "body", msg: "larger than the limit of 4096 bytes"},
+		{name: "oversized body", method: "POST", path: feed, header: html(), body: strings.Repeat("x", 17000), status: 413, field: "body", msg: "larger than the limit of 16384 bytes"},
+		{name: "body that never comes", raw: "POST /topics/public/feed HTTP/1.1\r\nHost: x\r\nAuthorization: " + key + "\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n<p>", status: 408, field: "body", msg: "not received in full within the read-timeout of 500ms"},
+
+		// Options are bounded one by one, and with the body by max-body-bytes.
+		{name: "selector header over the option limit", method: "POST", path: feed, header: html("Datastar-Selector", "#"+strings.Repeat("a", 4096)), body: "<p>x</p>", status: 400, field: "selector", msg: "selector: 4097 bytes, more than the limit of 4096 for an option"},
+		{name: "selector parameter over the option limit", method: "POST", path: feed + "?selector=%23" + strings.Repeat("a", 4096), header: html(), body: "<p>x</p>", status: 400, field: "selector", msg: "selector: 4097 bytes, more than the limit of 4096 for an option"},
+		{name: "namespace parameter over the option limit", method: "POST", path: feed + "?namespace=" + strings.Repeat("s", 5000), header: html(), body: "<p>x</p>", status: 400, field: "namespace", msg: "namespace: 5000 bytes"},
+		{name: "script attributes over the option limit", method: "POST", path: feed, header: hdr("Content-Type", "text/javascript", "Authorization", key, "Datastar-Script-Attributes", `{"a":"`+strings.Repeat("b", 4096)+`"}`), body: "1", status: 400, field: "attributes", msg: "attributes: 4104 bytes, more than the limit of 4096"},
+		{name: "options and body over max-body-bytes", method: "POST", path: feed, header: html("Datastar-Selector", "#"+strings.Repeat("a", 4000)), body: "<p>" + strings.Repeat("x", 13000) + "</p>", status: 413, field: "event", msg: "more than the limit of 16384 bytes (max-body-bytes)"},
+		{name: "line breaks multiply the event", method: "POST", path: feed, header: html(), body: strings.Repeat("<br>\n", 3000), status: 413, field: "event", msg: "more than the limit of 16384 bytes (max-body-bytes)"},
 
 		// Credentials.
 		{name: "no credential", method: "POST", path: feed, header: hdr("Content-Type", "text/html"), body: "<p>x</p>", status: 401, field: "authorization", msg: "missing"},
@@ -111,6 +123,15 @@ func TestHostileRequests(t *testing.T) {
 		{name: "batch no topics", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":[],"events":[{"type":"datastar-patch-signals","signals":{}}]}`, status: 400, field: "topics", msg: "empty"},
 		{name: "batch bad event type", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"datastar-nonsense"}]}`, status: 400, field: "events[0].type", msg: "datastar-nonsense"},
 		{name: "batch topic forbidden", method: "POST", path: "/publish", header: hdr("Content-Type", "application/json", "Authorization", "Bearer "+token(t, auth.Patterns{"public/**"}, nil, time.Hour)), body: `{"topics":["public/feed","x"],"events":[{"type":"datastar-patch-signals","signals":{"a":1}}]}`, status: 403, field: "topics[1]", msg: `does not grant publishing to "x"`},
+		{name: "batch with trailing data", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchSignals","signals":{"a":1}}]} trailing`, status: 400, field: "body", msg: "data after the JSON object at offset 80"},
+		{name: "batch with a second object", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchSignals","signals":{"a":1}}]}{"topics":["public/feed"]}`, status: 400, field: "body", msg: "data after the JSON object"},
+		{name: "batch over max-batch-events", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[` + strings.Repeat(`{"type":"patchSignals","signals":{"a":1}},`, 5) + `{"type":"patchSignals","signals":{"a":1}}]}`, status: 413, field: "events", msg: "6 events, more than the limit of 5 (max-batch-events)"},
+		{name: "batch retry over an hour", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchSignals","signals":{"a":1},"retryDuration":3600001}]}`, status: 400, field: "events[0].retryDuration", msg: "3600001 milliseconds, more than the limit of 3600000 (one hour)"},
+		{name: "batch retry of a century", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchSignals","signals":{"a":1}},{"type":"patchSignals","signals":{"a":1},"retryDuration":3155760000000}]}`, status: 400, field: "events[1].retryDuration", msg: "more than the limit of 3600000 (one hour)"},
+		{name: "batch selector over the option limit", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchElements","elements":"<p>x</p>","selector":"#` + strings.Repeat("a", 4096) + `"}]}`, status: 400, field: "events[0].selector", msg: "4097 bytes, more than the limit of 4096 for an option"},
+		{name: "batch event ID over the option limit", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchSignals","signals":{"a":1},"eventId":"` + strings.Repeat("i", 5000) + `"}]}`, status: 400, field: "events[0].eventId", msg: "5000 bytes, more than the limit of 4096"},
+		{name: "batch attributes over the option limit", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"executeScript","script":"1","attributes":{"a":"` + strings.Repeat("b", 2000) + `","c":"` + strings.Repeat("d", 2100) + `"}}]}`, status: 400, field: "events[0].attributes", msg: "4102 bytes, more than the limit of 4096"},
+		{name: "batch events over max-body-bytes", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"events":[{"type":"patchElements","elements":"` + strings.Repeat(`<br>\n`, 1000) + `"}]}`, status: 413, field: "events", msg: "more than the limit of 16384 bytes (max-body-bytes)"},
 		{name: "batch wrong Content-Type", method: "POST", path: "/publish", header: html(), body: `{}`, status: 415, field: "Content-Type", msg: "want application/json"},
 
 		// Subscriptions.
@@ -135,8 +156,9 @@ func TestHostileRequests(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.raw != "" {
-				if got := rawStatus(t, srv.Listener.Addr().String(), c.raw); got != c.status {
-					t.Errorf("status %d, want %d", got, c.status)
+				status, body := rawAnswer(t, srv.Listener.Addr().String(), c.raw)
+				if status != c.status || body.Field != c.field || !strings.Contains(body.Error, c.msg) {
+					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", status, body.Field, body.Error, c.status, c.field, c.msg)
 				}
 			} else {
 				a := request(t, srv, c.method, c.path, c.header, c.body)
@@ -156,8 +178,9 @@ func TestHostileRequests(t *testing.T) {
 	}
 }
 
-// rawStatus sends a request byte for byte and returns the status code.
-func rawStatus(t *testing.T, addr, req string) int {
+// rawAnswer sends a request byte for byte and returns the status code and
+// the JSON error, if the answer is one.
+func rawAnswer(t *testing.T, addr, req string) (int, publishResult) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -174,6 +197,76 @@ func rawStatus(t *testing.T, addr, req string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	// The body is not closed: that would read a stream to its end. The
+	// connection is closed instead.
+	var res publishResult
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			t.Fatalf("answer %s is not JSON: %v", resp.Status, err)
+		}
+	}
+	return resp.StatusCode, res
+}
+
+// TestHostileRequestsWithoutAuthorization sends hostile requests to a hub
+// as it runs by default: on loopback, without authorization, with the
+// demos on. A page on a rebound DNS name must reach nothing, and pages of
+// other sites must not post to the demos. As in TestHostileRequests, each
+// must get its exact answer and publish nothing: a subscriber to every
+// topic the requests aim at gets exactly the next event after each.
+func TestHostileRequestsWithoutAuthorization(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, hub.Config{}, web.Config{Demos: true, AllowedOrigins: []string{"https://app.example"}})
+	watcher := subscribe(t, srv, "/subscribe?topic=feed&topic=demo&topic=demo/counter&topic=demo/chat", "")
+	if ev, err := watcher.next(); err != nil || ev.ID == "" {
+		t.Fatalf("cursor frame: %+v %v", ev, err)
+	}
+	addr := srv.Listener.Addr().String()
+	try := `{"tryKind":"html","tryBody":"<img src=x onerror=alert(1)>"}`
+	demo := func(kv ...string) http.Header { return hdr(append([]string{"Datastar-Request", "true"}, kv...)...) }
+
+	cases := []struct {
+		name         string
+		method, path string
+		header       http.Header
+		body         string
+		raw          string
+		status       int
+		field, msg   string
+	}{
+		// Cross-site posts to the demos.
+		{name: "try-it as a simple text/plain post", method: "POST", path: "/try", header: hdr("Content-Type", "text/plain"), body: try, status: 415, field: "Content-Type", msg: `Content-Type "text/plain": the demos take application/json`},
+		{name: "try-it as a form post", method: "POST", path: "/try", header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: "tryKind=html&tryBody=x", status: 415, field: "Content-Type", msg: "application/json"},
+		{name: "try-it without Content-Type", method: "POST", path: "/try", body: try, status: 415, field: "Content-Type", msg: "application/json"},
+		{name: "try-it from another site", method: "POST", path: "/try", header: demo("Content-Type", "application/json", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), body: try, status: 403, field: "Origin", msg: `Origin "https://evil.example" may not post to the demos`},
+		{name: "try-it text/plain from another site", method: "POST", path: "/try", header: hdr("Content-Type", "text/plain", "Origin", "https://evil.example"), body: try, status: 403, field: "Origin", msg: "cors-origins"},
+		{name: "try-it from an opaque origin", method: "POST", path: "/try", header: demo("Content-Type", "application/json", "Origin", "null"), body: try, status: 403, field: "Origin", msg: `Origin "null"`},
+		{name: "try-it from a look-alike origin", method: "POST", path: "/try", header: demo("Content-Type", "application/json", "Origin", "https://app.example.evil.example"), body: try, status: 403, field: "Origin", msg: "may not post to the demos"},
+		{name: "try-it cross-site without Origin", method: "POST", path: "/try", header: demo("Content-Type", "application/json", "Sec-Fetch-Site", "cross-site"), body: try, status: 403, field: "Sec-Fetch-Site", msg: `Sec-Fetch-Site "cross-site"`},
+		{name: "counter from another site", method: "POST", path: "/demo/counter/add", header: demo("Content-Type", "application/json", "Origin", "https://evil.example"), body: `{"count":0}`, status: 403, field: "Origin", msg: "may not post to the demos"},
+		{name: "counter as a simple post", method: "POST", path: "/demo/counter/add", header: hdr("Content-Type", "text/plain"), body: "x", status: 415, field: "Content-Type", msg: "application/json"},
+		{name: "chat from another site", method: "POST", path: "/demo/chat/send", header: demo("Content-Type", "application/json", "Origin", "http://evil.example"), body: `{"message":"<script>x</script>"}`, status: 403, field: "Origin", msg: "may not post to the demos"},
+		{name: "chat same-site but another origin", method: "POST", path: "/demo/chat/send", header: demo("Content-Type", "application/json", "Sec-Fetch-Site", "same-site"), body: `{"message":"hi"}`, status: 403, field: "Sec-Fetch-Site", msg: `"same-site"`},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.raw != "" {
+				status, body := rawAnswer(t, addr, c.raw)
+				if status != c.status || body.Field != c.field || !strings.Contains(body.Error, c.msg) {
+					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", status, body.Field, body.Error, c.status, c.field, c.msg)
+				}
+			} else {
+				a := request(t, srv, c.method, c.path, c.header, c.body)
+				if a.status != c.status || a.body.Field != c.field || !strings.Contains(a.body.Error, c.msg) {
+					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", a.status, a.body.Field, a.body.Error, c.status, c.field, c.msg)
+				}
+			}
+			want := fmt.Sprintf("<p id=\"after\">%d</p>", i)
+			id := publishHTML(t, srv, "demo", want)
+			ev, err := watcher.nextEvent()
+			if err != nil || ev.ID != id || !strings.Contains(ev.Data, want) {
+				t.Fatalf("watcher got %+v, %v; want event %s with %s", ev, err, id, want)
+			}
+		})
+	}
 }

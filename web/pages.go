@@ -8,7 +8,10 @@ import (
 	"html"
 	"html/template"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -98,13 +101,61 @@ func (s *Server) demoAnswer(w http.ResponseWriter, r *http.Request, signals map[
 	stream.Send(sse.PatchSignals{Signals: b}) // the page may be gone; nothing to do
 }
 
-// admitDemo applies the publish rate to a demo request by address.
+// admitDemo lets a demo's post through, or answers why not. The demos
+// publish for anyone, so they take posts only from the hub's own pages (or
+// those of cors-origins) and only with the body the Datastar client sends,
+// application/json: a page of another site could otherwise post a "simple"
+// cross-site request (text/plain or a form, which needs no CORS preflight)
+// and put its HTML on every dashboard. The publish rate applies by address.
 func (s *Server) admitDemo(w http.ResponseWriter, r *http.Request) bool {
-	if err := s.rates.allow("ip:"+s.clientIP(r), time.Now()); err != nil {
+	err := s.demoOrigin(r)
+	if err == nil {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			err = &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
+				Msg: fmt.Sprintf("Content-Type %q: the demos take application/json, as the Datastar client sends it", r.Header.Get("Content-Type"))}
+		}
+	}
+	if err == nil {
+		err = s.rates.allow("ip:"+s.clientIP(r), 1, time.Now())
+	}
+	if err != nil {
 		writeError(w, r, err)
 		return false
 	}
 	return true
+}
+
+// demoOrigin refuses a post that a browser made for a page of another
+// origin than the hub's own or one listed in cors-origins: by its Origin,
+// or, without one, by its Sec-Fetch-Site. A request with neither comes
+// from no browser page (curl, a back end) and is let through.
+func (s *Server) demoOrigin(r *http.Request) error {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if s.ownOrigin(r, origin) || slices.Contains(s.cfg.AllowedOrigins, "*") || slices.Contains(s.cfg.AllowedOrigins, origin) {
+			return nil
+		}
+		return &apiError{Status: http.StatusForbidden, Field: "Origin",
+			Msg: fmt.Sprintf("Origin %q may not post to the demos: only the hub's own pages and those of cors-origins may", origin)}
+	}
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+		return nil
+	default:
+		return &apiError{Status: http.StatusForbidden, Field: "Sec-Fetch-Site",
+			Msg: fmt.Sprintf("Sec-Fetch-Site %q: the demos take posts from the hub's own pages only", site)}
+	}
+}
+
+// ownOrigin reports whether origin is the hub's own: an http or https
+// origin with the request's host and port. The scheme is not compared, so
+// that a hub behind a proxy that ends TLS (the request then arrives over
+// plain HTTP) still knows its own https pages.
+func (s *Server) ownOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
 }
 
 // readSignals reads a demo's signals within maxDemoSignalLen and the read

@@ -37,9 +37,12 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topics := []string{topic}
-	p, err := s.admitPublisher(r)
+	p, err := s.admitPublisher(r, 1)
 	if err == nil {
 		err = authorizePublish(p, topics, func(int) string { return "topic" })
+	}
+	if err == nil {
+		err = checkOptionSizes(r)
 	}
 	var private bool
 	if err == nil {
@@ -49,6 +52,9 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		ev, err = s.eventFromRequest(w, r)
 	}
+	if err == nil {
+		err = s.checkFrames("event", ev)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -56,14 +62,86 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	s.publish(w, r, topics, private, ev)
 }
 
+// MaxOptionBytes bounds each option of a publish: a Datastar-* header or
+// its query parameter, and each option of a batch's events (a selector,
+// an event ID, script attributes taken together). Options are copied into
+// the event every subscriber and the history get; none has any business
+// being longer. A longer one gets 400 naming it.
+const MaxOptionBytes = 4 << 10
+
+// MaxRetryDuration bounds the retry (reconnection delay) a published event
+// may set for its subscribers; a longer one gets 400.
+const MaxRetryDuration = time.Hour
+
+// publishOptions are the options of a single publish: the header, and the
+// query parameter that stands in for it and names it in errors.
+var publishOptions = [][2]string{
+	{"Datastar-Selector", "selector"}, {"Datastar-Mode", "mode"}, {"Datastar-Namespace", "namespace"},
+	{"Datastar-Use-View-Transition", "useViewTransition"}, {"Datastar-Only-If-Missing", "onlyIfMissing"},
+	{"Datastar-Script-Attributes", "attributes"}, {"Datastar-Keep-Script", "keepScript"}, {"Hubd-Private", "private"},
+}
+
+// checkOptionSizes refuses an option header or parameter longer than
+// MaxOptionBytes, before the body is read.
+func checkOptionSizes(r *http.Request) error {
+	q := r.URL.Query()
+	for _, o := range publishOptions {
+		for _, v := range append(r.Header.Values(o[0]), q[o[1]]...) {
+			if err := checkOptionSize(o[1], len(v)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkOptionSize is the 400 for an option of n bytes, if n is over
+// MaxOptionBytes.
+func checkOptionSize(field string, n int) error {
+	if n <= MaxOptionBytes {
+		return nil
+	}
+	return &apiError{Status: http.StatusBadRequest, Field: field,
+		Msg: fmt.Sprintf("%s: %d bytes, more than the limit of %d for an option", field, n, MaxOptionBytes)}
+}
+
+// checkFrames refuses a publish whose events, encoded as subscribers get
+// them and the history keeps them (with their options, field names and a
+// "data:" prefix on every line), take more than MaxBodyBytes together: the
+// body limit bounds what a publish costs every subscriber, not only what
+// it sends. field names the events in the error.
+func (s *Server) checkFrames(field string, events ...sse.Eventer) error {
+	var total int
+	for _, ev := range events {
+		e, err := ev.Event()
+		if err == nil {
+			var frame []byte
+			frame, err = sse.AppendEvent(nil, &e)
+			total += len(frame)
+		}
+		if err != nil {
+			return err // validated before: not expected
+		}
+	}
+	if int64(total) > s.cfg.MaxBodyBytes {
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Field: field,
+			Msg: fmt.Sprintf("%s: encodes to %d bytes with its options, more than the limit of %d bytes (max-body-bytes)", field, total, s.cfg.MaxBodyBytes)}
+	}
+	return nil
+}
+
 // admitPublisher checks a publish's credential and its rate, before its
-// body is read.
-func (s *Server) admitPublisher(r *http.Request) (publisher, error) {
+// body is read, and takes n publishes from its rate; with n zero (a batch,
+// whose events are not counted yet) it only checks that one is left.
+func (s *Server) admitPublisher(r *http.Request, n int) (publisher, error) {
 	p, err := s.authenticatePublisher(r)
 	if err != nil {
 		return p, err
 	}
-	return p, s.rates.allow(p.key, time.Now())
+	if n == 0 {
+		return p, s.rates.ready(p.key, time.Now())
+	}
+	return p, s.rates.allow(p.key, n, time.Now())
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, private bool, events ...sse.Eventer) {
@@ -250,9 +328,9 @@ type batchRequest struct {
 }
 
 // handleBatch publishes several events to several topics atomically and in
-// order.
+// order. It counts against the publish rate once per event.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
-	p, err := s.admitPublisher(r)
+	p, err := s.admitPublisher(r, 0)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -274,12 +352,21 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badField("body", fmt.Errorf("invalid JSON: %w", err)))
 		return
 	}
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		writeError(w, r, badField("body", fmt.Errorf("data after the JSON object at offset %d", len(body)-len(rest))))
+		return
+	}
 	if len(req.Topics) == 0 {
 		writeError(w, r, badField("topics", errors.New("empty")))
 		return
 	}
 	if len(req.Events) == 0 {
 		writeError(w, r, badField("events", errors.New("empty")))
+		return
+	}
+	if n := len(req.Events); n > s.cfg.MaxBatchEvents {
+		writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge, Field: "events",
+			Msg: fmt.Sprintf("events: %d events, more than the limit of %d (max-batch-events)", n, s.cfg.MaxBatchEvents)})
 		return
 	}
 	if err := authorizePublish(p, req.Topics, func(i int) string { return fmt.Sprintf("topics[%d]", i) }); err != nil {
@@ -293,15 +380,51 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	events := make([]sse.Eventer, len(req.Events))
 	for i := range req.Events {
-		ev, err := req.Events[i].Eventer()
-		if err == nil {
-			_, err = ev.Event()
-		}
+		ev, err := batchEvent(&req.Events[i], fmt.Sprintf("events[%d]", i))
 		if err != nil {
-			writeError(w, r, badField(fmt.Sprintf("events[%d].%s", i, fieldOf(err, "type")), err))
+			writeError(w, r, err)
 			return
 		}
 		events[i] = ev
 	}
+	if err := s.checkFrames("events", events...); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.rates.allow(p.key, len(events), time.Now()); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	s.publish(w, r, req.Topics, private, events...)
+}
+
+// batchEvent checks one event of a batch, whose fields are named after
+// field ("events[2]"): its options within MaxOptionBytes, its retry within
+// MaxRetryDuration, and what the encoder checks.
+func batchEvent(j *sse.JSONEvent, field string) (sse.Eventer, error) {
+	attrs := 0
+	for _, a := range j.Attributes {
+		attrs += len(a.Name) + len(a.Value)
+	}
+	for _, o := range []struct {
+		name string
+		n    int
+	}{{"type", len(j.Type)}, {"selector", len(j.Selector)}, {"mode", len(j.Mode)}, {"namespace", len(j.Namespace)},
+		{"eventId", len(j.EventID)}, {"attributes", attrs}} {
+		if err := checkOptionSize(field+"."+o.name, o.n); err != nil {
+			return nil, err
+		}
+	}
+	if limit := MaxRetryDuration.Milliseconds(); j.RetryDuration > limit {
+		return nil, &apiError{Status: http.StatusBadRequest, Field: field + ".retryDuration",
+			Msg: fmt.Sprintf("%s.retryDuration: %d milliseconds, more than the limit of %d (one hour)", field, j.RetryDuration, limit)}
+	}
+	ev, err := j.Eventer()
+	if err == nil {
+		_, err = ev.Event()
+	}
+	if err != nil {
+		return nil, badField(field+"."+fieldOf(err, "type"), err)
+	}
+	return ev, nil
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -155,5 +156,89 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	}
 	if code, body := get("/nope"); code != 404 || !strings.Contains(body, `"error"`) {
 		t.Errorf("unknown path: %d %s", code, body)
+	}
+}
+
+// batchOf is a POST /publish body of n signal events to topic.
+func batchOf(topic string, n int) string {
+	events := make([]string, n)
+	for i := range events {
+		events[i] = fmt.Sprintf(`{"type":"patchSignals","signals":{"n":%d}}`, i)
+	}
+	return `{"topics":["` + topic + `"],"events":[` + strings.Join(events, ",") + `]}`
+}
+
+// TestBatchChargesEachEvent checks that a batch counts against the
+// publish rate once per event, as many single publishes would, and that a
+// batch larger than the burst is told it can never pass.
+func TestBatchChargesEachEvent(t *testing.T) {
+	t.Parallel()
+	// A rate so slow that no token comes back during the test.
+	srv, h := newServer(t, hub.Config{}, web.Config{PublishRate: 0.001, PublishBurst: 5})
+	steps := []struct {
+		name, path, contentType, body string
+		status                        int
+		field, msg                    string
+		retryAfter                    bool
+	}{
+		{"batch larger than the burst", "/publish", "application/json", batchOf("r", 6), 429, "events",
+			"events: a batch of 6 events is larger than the publish burst of 5 (publish-burst), so it can never pass", false},
+		{"three of five", "/publish", "application/json", batchOf("r", 3), 200, "", "", false},
+		{"three with two left", "/publish", "application/json", batchOf("r", 3), 429, "",
+			"publish rate: more than 0.001 per second (burst 5)", true},
+		{"one single publish", "/topics/r", "text/html", "<p>x</p>", 200, "", "", false},
+		{"a batch of one", "/publish", "application/json", batchOf("r", 1), 200, "", "", false},
+		{"a batch of one with none left", "/publish", "application/json", batchOf("r", 1), 429, "", "publish rate", true},
+		{"a single publish with none left", "/topics/r", "text/html", "<p>x</p>", 429, "", "publish rate", true},
+	}
+	for _, st := range steps { // in order: they share one bucket
+		t.Run(st.name, func(t *testing.T) {
+			a := request(t, srv, http.MethodPost, st.path, hdr("Content-Type", st.contentType), st.body)
+			if a.status != st.status || a.body.Field != st.field || !strings.Contains(a.body.Error, st.msg) {
+				t.Fatalf("got %d field %q error %q\nwant %d field %q saying %q", a.status, a.body.Field, a.body.Error, st.status, st.field, st.msg)
+			}
+			if got := a.header.Get("Retry-After"); (got != "") != st.retryAfter {
+				t.Errorf("Retry-After %q", got)
+			}
+		})
+	}
+	if n := h.Stats().Events; n != 5 {
+		t.Errorf("%d events published, want the 5 the burst allows", n)
+	}
+}
+
+// TestBatchLimitsAtTheEdge checks that a batch exactly at max-batch-events
+// and an event retry of exactly MaxRetryDuration are published as sent.
+func TestBatchLimitsAtTheEdge(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, hub.Config{}, web.Config{MaxBatchEvents: 3})
+	c := subscribe(t, srv, "/topics/edge", "")
+	if _, err := c.next(); err != nil {
+		t.Fatal(err)
+	}
+	if status, res := post(t, srv, "/publish", "application/json", batchOf("edge", 3)); status != 200 || len(res.IDs) != 3 {
+		t.Fatalf("batch of max-batch-events: %d %+v", status, res)
+	}
+	for range 3 {
+		if _, err := c.nextEvent(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status, res := post(t, srv, "/publish", "application/json", batchOf("edge", 4)); status != 413 || res.Field != "events" || !strings.Contains(res.Error, "4 events, more than the limit of 3 (max-batch-events)") {
+		t.Fatalf("batch over max-batch-events: %d %+v", status, res)
+	}
+	hour := web.MaxRetryDuration.Milliseconds()
+	body := fmt.Sprintf(`{"topics":["edge"],"events":[{"type":"patchSignals","signals":{"a":1},"retryDuration":%d}]}`, hour)
+	status, res := post(t, srv, "/publish", "application/json", body)
+	if status != 200 {
+		t.Fatalf("retry of an hour: %d %+v", status, res)
+	}
+	// The retry field is not part of the parsed event; read the raw frame.
+	line, err := c.r.ReadString('\n')
+	for err == nil && !strings.HasPrefix(line, "retry:") && !strings.HasPrefix(line, "data:") {
+		line, err = c.r.ReadString('\n')
+	}
+	if err != nil || line != fmt.Sprintf("retry: %d\n", hour) {
+		t.Fatalf("frame line %q (%v), want retry: %d", line, err, hour)
 	}
 }

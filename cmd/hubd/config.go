@@ -49,6 +49,7 @@ type config struct {
 	WriteTimeout      time.Duration
 	ReadTimeout       time.Duration
 	MaxBodyBytes      int64
+	MaxBatchEvents    int
 	MaxTopics         int
 	MaxStreams        int
 	AllowedOrigins    []string
@@ -212,6 +213,7 @@ var settings = []setting{
 	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),
 	durationSetting("read-timeout", web.DefaultReadTimeout, "time allowed to receive a publish's body once its handler reads it; past it 408", func(c *config) *time.Duration { return &c.ReadTimeout }),
 	int64Setting("max-body-bytes", web.DefaultMaxBodyBytes, "largest publish body", func(c *config) *int64 { return &c.MaxBodyBytes }),
+	intSetting("max-batch-events", web.DefaultMaxBatchEvents, "events one POST /publish may carry; past it 413", func(c *config) *int { return &c.MaxBatchEvents }, 1),
 	intSetting("max-topics-per-subscription", web.DefaultMaxTopicsPerConn, "topics one stream may follow", func(c *config) *int { return &c.MaxTopics }, 1),
 	intSetting("max-streams", 0, "open streams in all; past it subscribers get 503 (0: the open-file limit less 256)", func(c *config) *int { return &c.MaxStreams }, 0),
 	intSetting("max-streams-per-ip", 0, "open streams of one client address; past it 429 (0: no bound)", func(c *config) *int { return &c.MaxStreamsPerIP }, 0),
