@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hubd-dev/hubd/broadcast"
 	"github.com/hubd-dev/hubd/hub"
@@ -73,7 +74,8 @@ type openStream struct {
 	ip     string
 	sub    *hub.Subscription
 	stream *sse.Stream
-	raw    *rawStream // the hijacked connection, or nil
+	raw    *rawStream  // the hijacked connection, or nil
+	over   atomic.Bool // see end
 }
 
 // subscribe registers the client, writes its replay, then drains its
@@ -114,7 +116,11 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		opts = append(opts, private)
 	}
 	o := &openStream{r: r, id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
-	if refused := s.limits.acquire(o.ip); refused != nil {
+	refused := s.limits.acquire(o.ip)
+	if refused != nil && s.hangups.reap() > 0 {
+		refused = s.limits.acquire(o.ip) // a slot may be free now
+	}
+	if refused != nil {
 		s.refuse(w, r, o.ip, refused)
 		return nil
 	}
@@ -135,10 +141,11 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
 		out = o.raw
+		s.hangups.watch(o)
 	}
 	o.stream, err = sse.NewSSE(out, r, s.streams...)
 	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "start stream", o.attrs(slog.Any("err", err))...)
+		s.logStartFailure(o, err)
 		o.close(s)
 		return nil
 	}
@@ -156,15 +163,45 @@ func (o *openStream) attrs(more ...slog.Attr) []slog.Attr {
 		slog.String(keyRemote, o.ip)}, more...)
 }
 
+// logStartFailure logs why a stream could not send its headers: almost
+// always because its client has already gone, which is normal (Debug); a
+// ResponseWriter that cannot flush is a mistake in the server (Error);
+// anything else is a Warn, rate-limited because it may hit many streams
+// at once.
+func (s *Server) logStartFailure(o *openStream, err error) {
+	ctx := o.r.Context()
+	switch {
+	case errors.Is(err, http.ErrNotSupported):
+		s.log.LogAttrs(ctx, slog.LevelError, "start stream", o.attrs(slog.Any("err", err))...)
+	case clientGone(ctx, err):
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
+		}
+	default:
+		s.quiet.LogAttrs(ctx, slog.LevelWarn, "start stream", o.attrs(slog.Any("err", err))...)
+	}
+}
+
 // close unsubscribes and gives back the stream's slot; a hijacked
 // connection is closed without the last chunk, so the client reconnects.
+// Its hang-up watch is removed first, while the connection is still open
+// (see hangups.unwatch).
 func (o *openStream) close(s *Server) {
 	o.sub.Close()
 	if o.raw != nil {
+		s.hangups.unwatch(o)
 		o.raw.Close()
 	}
-	s.limits.release(o.ip)
+	if o.end() {
+		s.limits.release(o.ip)
+	}
 }
+
+// end marks the stream over and reports whether it was the first to: the
+// one that ends a stream gives its slot back (and counts it pruned if its
+// client is gone), so that it is done once, by the hang-up watcher, a
+// failed write or close, whichever comes first.
+func (o *openStream) end() bool { return o.over.CompareAndSwap(false, true) }
 
 // pump writes the subscriber's frames as they come, each batch of queued
 // frames with one write. A hijacked connection is never cancelled by
@@ -246,7 +283,10 @@ func drain(c <-chan *broadcast.Frame, frames *[][]byte) bool {
 // write sends frames with one flush; false means the client is gone.
 func (s *Server) write(o *openStream, frames [][]byte) bool {
 	if err := o.stream.SendFrames(frames...); err != nil {
-		s.hub.RecordPrune()
+		if o.end() {
+			s.hub.RecordPrune()
+			s.limits.release(o.ip)
+		}
 		if ctx := o.r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
 		}
@@ -264,14 +304,20 @@ func (s *Server) write(o *openStream, frames [][]byte) bool {
 // reconnects (with Last-Event-ID) instead of stopping: a hijacked
 // connection is closed by the caller without the last chunk, any other
 // response is aborted by panicking with http.ErrAbortHandler.
+//
+// A channel closed with broadcast.ErrClosed while the pump runs was
+// closed by the hang-up watcher (the stream's own close comes after the
+// pump), which has logged the drop: the client is gone.
 func (s *Server) abort(o *openStream) {
 	reason := o.sub.Err()
-	level := slog.LevelDebug
-	if errors.Is(reason, broadcast.ErrSlow) {
-		level = slog.LevelInfo
-	}
-	if ctx := o.r.Context(); s.log.Enabled(ctx, level) {
-		s.log.LogAttrs(ctx, level, "subscriber aborted", o.attrs(
+	ctx := o.r.Context()
+	switch {
+	case errors.Is(reason, broadcast.ErrClosed): // see hungUp
+	case errors.Is(reason, broadcast.ErrSlow): // evictions come in storms
+		s.quiet.LogAttrs(ctx, slog.LevelInfo, "subscriber aborted", o.attrs(
+			slog.Any(keyReason, reason), slog.Bool("shutdown", false))...)
+	case s.log.Enabled(ctx, slog.LevelDebug):
+		s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber aborted", o.attrs(
 			slog.Any(keyReason, reason), slog.Bool("shutdown", errors.Is(reason, hub.ErrShutdown)))...)
 	}
 	if o.raw == nil {

@@ -33,7 +33,6 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxTopicsPerConn = 64
 	DefaultReadTimeout      = 10 * time.Second
-	DefaultMaxBatchEvents   = 1000
 )
 
 // Config sets up the HTTP surface. Its zero value is usable.
@@ -46,9 +45,6 @@ type Config struct {
 	// (DefaultReadTimeout if zero). Streams have no body and are not
 	// concerned.
 	ReadTimeout time.Duration
-	// MaxBatchEvents bounds the events of one POST /publish; a batch with
-	// more gets 413 (DefaultMaxBatchEvents if zero).
-	MaxBatchEvents int
 	// WriteTimeout bounds every write to a subscriber; a client that does
 	// not take a write in time is dropped (DefaultWriteTimeout if zero).
 	WriteTimeout time.Duration
@@ -116,9 +112,6 @@ func (c Config) Validate() error {
 	if c.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read timeout %v: must not be negative", c.ReadTimeout))
 	}
-	if c.MaxBatchEvents < 0 {
-		errs = append(errs, fmt.Errorf("max batch events %d: must not be negative", c.MaxBatchEvents))
-	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max streams %d: must not be negative", c.MaxStreams))
 	}
@@ -157,9 +150,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxTopicsPerSubscription == 0 {
 		c.MaxTopicsPerSubscription = DefaultMaxTopicsPerConn
 	}
-	if c.MaxBatchEvents == 0 {
-		c.MaxBatchEvents = DefaultMaxBatchEvents
-	}
 	if c.AuthCookie == "" {
 		c.AuthCookie = DefaultAuthCookie
 	}
@@ -187,6 +177,9 @@ type Server struct {
 	demo     demoState
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
+
+	hangups *hangups  // ends hijacked streams whose clients hang up; stopped by Close
+	quiet   *quietLog // logs what many clients can cause at once; stopped by Close
 }
 
 // New returns the HTTP surface of h. It is ready (GET /readyz answers 200)
@@ -197,6 +190,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: slog.New(logHandler{cfg.Logger.Handler()})}
+	s.hangups, s.quiet = newHangups(s.log, s.hungUp), newQuietLog(s.log, quietBurst, quietEvery)
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
 	s.refused = newRefusalCounts()
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}

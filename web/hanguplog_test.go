@@ -1,0 +1,119 @@
+package web_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// logRecords keeps every record logged through it, at every level.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecords) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecords) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+// atLeast returns the records of level or above, as "LEVEL message".
+func (l *logRecords) atLeast(level slog.Level) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.recs {
+		if r.Level >= level {
+			out = append(out, r.Level.String()+" "+r.Message)
+		}
+	}
+	return out
+}
+
+// TestClientGoneBeforeHeadersIsNoError checks that a stream whose client
+// goes away before the response headers are sent (a stream reset at once,
+// a tab closed) is logged as what it is, a client going away: nothing at
+// Error or Warn. The stream's handler starts only once the server has
+// seen the client go, so that the flush of the headers is sure to fail.
+func TestClientGoneBeforeHeadersIsNoError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		http2 bool
+	}{
+		{"HTTP/1.1", false},
+		{"HTTP/2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &logRecords{}
+			h, s := newAPI(t, hub.Config{}, web.Config{Logger: slog.New(logs), MaxStreamsPerIP: 1})
+			arrived, served := make(chan struct{}, 1), make(chan struct{}, 1)
+			late := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/topics/late" {
+					s.ServeHTTP(w, r)
+					return
+				}
+				arrived <- struct{}{}
+				<-r.Context().Done() // the client has gone
+				defer func() { served <- struct{}{} }()
+				s.ServeHTTP(w, r)
+			})
+			srv := httptest.NewUnstartedServer(late)
+			srv.EnableHTTP2 = tc.http2
+			srv.StartTLS()
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := h.Shutdown(ctx); err != nil {
+					t.Errorf("hub shutdown: %v", err)
+				}
+				srv.Close()
+			})
+
+			ctx, cancel := context.WithCancel(context.Background())
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/topics/late", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept", "text/event-stream")
+			failed := make(chan error, 1)
+			go func() { // ends when the request fails, as cancel makes it
+				resp, err := srv.Client().Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				failed <- err
+			}()
+			<-arrived
+			cancel()
+			<-failed
+			<-served
+
+			if got := logs.atLeast(slog.LevelWarn); len(got) != 0 {
+				t.Errorf("a client that went away was logged as %q, want Debug only", got)
+			}
+			// Its slot is free again.
+			if got := h.Stats().Clients; got != 0 {
+				t.Errorf("%d clients, want 0", got)
+			}
+			c := subscribe(t, srv, "/topics/next", "")
+			if _, err := c.next(); err != nil {
+				t.Fatalf("the next stream from the address: %v", err)
+			}
+		})
+	}
+}
