@@ -14,9 +14,10 @@ import (
 // its connection over this way so that net/http's per-connection reading
 // goroutine ends and the handler waits on a shallow stack: an idle stream
 // then costs about half the memory (bench/floor: 26.3 KiB per connection
-// through the ResponseWriter, 12.7 KiB hijacked). The price is that a
-// client that goes away is noticed by the next write (a heartbeat at the
-// latest) instead of at once.
+// through the ResponseWriter, 12.7 KiB hijacked). Nothing reads the
+// connection, so a client that goes away is noticed by the hang-up watcher
+// (hangup.go) on Linux, and elsewhere by the next write that fails (a
+// heartbeat at the latest).
 //
 // It implements what sse.Stream needs of a ResponseWriter: headers, writes,
 // FlushError and SetWriteDeadline (found by http.ResponseController).

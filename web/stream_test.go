@@ -476,9 +476,10 @@ func TestShutdownAbortsStreams(t *testing.T) {
 }
 
 // TestClientGoneIsRemoved checks that a client that closes its connection
-// leaves the hub. A stream owns its hijacked connection and does not read
-// it, so the departure is noticed by the next write: a heartbeat at the
-// latest (here every 20 ms).
+// leaves the hub and is counted as pruned. A stream owns its hijacked
+// connection and does not read it: the departure is noticed by the hang-up
+// watcher on Linux, elsewhere by the next write (here a heartbeat every
+// 20 ms; TestHungUpStreamLeavesAtOnce has none).
 func TestClientGoneIsRemoved(t *testing.T) {
 	t.Parallel()
 	srv, h := newServer(t, hub.Config{Heartbeat: 20 * time.Millisecond}, web.Config{})

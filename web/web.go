@@ -33,6 +33,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxTopicsPerConn = 64
 	DefaultReadTimeout      = 10 * time.Second
+	DefaultMaxBatchEvents   = 1000
 )
 
 // Config sets up the HTTP surface. Its zero value is usable.
@@ -45,6 +46,9 @@ type Config struct {
 	// (DefaultReadTimeout if zero). Streams have no body and are not
 	// concerned.
 	ReadTimeout time.Duration
+	// MaxBatchEvents bounds the events of one POST /publish; a batch with
+	// more gets 413 (DefaultMaxBatchEvents if zero).
+	MaxBatchEvents int
 	// WriteTimeout bounds every write to a subscriber; a client that does
 	// not take a write in time is dropped (DefaultWriteTimeout if zero).
 	WriteTimeout time.Duration
@@ -112,6 +116,9 @@ func (c Config) Validate() error {
 	if c.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read timeout %v: must not be negative", c.ReadTimeout))
 	}
+	if c.MaxBatchEvents < 0 {
+		errs = append(errs, fmt.Errorf("max batch events %d: must not be negative", c.MaxBatchEvents))
+	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max streams %d: must not be negative", c.MaxStreams))
 	}
@@ -149,6 +156,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTopicsPerSubscription == 0 {
 		c.MaxTopicsPerSubscription = DefaultMaxTopicsPerConn
+	}
+	if c.MaxBatchEvents == 0 {
+		c.MaxBatchEvents = DefaultMaxBatchEvents
 	}
 	if c.AuthCookie == "" {
 		c.AuthCookie = DefaultAuthCookie

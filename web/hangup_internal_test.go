@@ -1,0 +1,87 @@
+//go:build linux
+
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a real loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// TestReapTakesWhatTheWatcherHasNot checks that reap ends, on its caller's
+// goroutine, a hang-up the kernel has reported but the watcher's goroutine
+// has not taken (here because it is busy with another one), and that the
+// watcher ends each stream once.
+func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
+	ended := make(chan uint64, 4)
+	busy, resume := make(chan struct{}), make(chan struct{})
+	w := newHangups(slog.New(slog.DiscardHandler), func(o *openStream) {
+		ended <- o.n
+		if o.n == 1 { // the watcher's goroutine: hold it until the test is done
+			close(busy)
+			<-resume
+		}
+	})
+	defer w.close()
+	defer close(resume)
+	streams := make([]*openStream, 3)
+	clients := make([]net.Conn, 3)
+	for i := range streams {
+		client, server := tcpPair(t)
+		clients[i] = client
+		streams[i] = &openStream{n: uint64(i + 1), r: httptest.NewRequest("GET", "/topics/t", nil), raw: &rawStream{conn: server}}
+		w.watch(streams[i])
+	}
+	clients[0].Close()
+	<-busy // the watcher is in stream 1's hungUp
+	clients[1].Close()
+	// Stream 2's hang-up is ready once the kernel has seen the FIN; the
+	// read of EOF on the server's end says it has.
+	streams[1].raw.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := streams[1].raw.conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read on the server end: %v, want EOF", err)
+	}
+	if n := w.reap(); n != 1 {
+		t.Fatalf("reap took %d hang-ups, want 1", n)
+	}
+	if got := []uint64{<-ended, <-ended}; got[0] != 1 || got[1] != 2 {
+		t.Fatalf("ended streams %v, want [1 2]", got)
+	}
+	if n := w.reap(); n != 0 {
+		t.Fatalf("a second reap took %d hang-ups, want none", n)
+	}
+	select {
+	case n := <-ended:
+		t.Fatalf("stream %d ended, but its client is still there (or it ended twice)", n)
+	default:
+	}
+	for _, o := range streams {
+		w.unwatch(o)
+	}
+	if len(w.watched) != 0 {
+		t.Fatalf("%d streams still watched after unwatch", len(w.watched))
+	}
+}
