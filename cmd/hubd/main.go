@@ -204,6 +204,9 @@ func shutdown(log *slog.Logger, cfg *config, srv *http.Server, api *web.Server, 
 		log.Warn("grace period over; closing what is left", "server", srvErr, "hub", hubErr)
 		srv.Close()
 	}
+	if err := api.Close(); err != nil { // the hang-up watcher; streams are over by now
+		log.Error("close web server", "err", err)
+	}
 	if cfg.HistoryFile != "" {
 		if err := saveHistory(h, cfg.HistoryFile); err != nil {
 			log.Error("save history", "err", err)
