@@ -222,8 +222,23 @@ func TestHostileRequestsWithoutAuthorization(t *testing.T) {
 		t.Fatalf("cursor frame: %+v %v", ev, err)
 	}
 	addr := srv.Listener.Addr().String()
+	const rebound = "rebind.attacker.example"
+	raw := func(method, path, host string, kv ...string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path, host)
+		for i := 0; i+1 < len(kv); i += 2 {
+			fmt.Fprintf(&b, "%s: %s\r\n", kv[i], kv[i+1])
+		}
+		body := ""
+		if method == "POST" {
+			body = `<p id="evil">rebound</p>`
+			fmt.Fprintf(&b, "Content-Type: text/html\r\nContent-Length: %d\r\n", len(body))
+		}
+		return b.String() + "\r\n" + body
+	}
 	try := `{"tryKind":"html","tryBody":"<img src=x onerror=alert(1)>"}`
 	demo := func(kv ...string) http.Header { return hdr(append([]string{"Datastar-Request", "true"}, kv...)...) }
+	hostMsg := `Host "` + rebound + `" is not served without authorization`
 
 	cases := []struct {
 		name         string
@@ -234,6 +249,19 @@ func TestHostileRequestsWithoutAuthorization(t *testing.T) {
 		status       int
 		field, msg   string
 	}{
+		// DNS rebinding: every endpoint refuses a name that is not loopback.
+		{name: "publish from a rebound name", raw: raw("POST", "/topics/feed", rebound), status: 421, field: "Host", msg: hostMsg + " (allowed-hosts)"},
+		{name: "batch from a rebound name", raw: raw("POST", "/publish", rebound+":8080"), status: 421, field: "Host", msg: hostMsg},
+		{name: "subscribe from a rebound name", raw: raw("GET", "/topics/feed", rebound, "Datastar-Request", "true"), status: 421, field: "Host", msg: hostMsg},
+		{name: "query subscribe from a rebound name", raw: raw("GET", "/subscribe?topic=feed", rebound, "Accept", "text/event-stream"), status: 421, field: "Host", msg: hostMsg},
+		{name: "metrics from a rebound name", raw: raw("GET", "/metrics", rebound), status: 421, field: "Host", msg: hostMsg},
+		{name: "dashboard from a rebound name", raw: raw("GET", "/", rebound), status: 421, field: "Host", msg: hostMsg},
+		{name: "preflight from a rebound name", raw: raw("OPTIONS", "/publish", rebound, "Origin", "http://"+rebound, "Access-Control-Request-Method", "POST"), status: 421, field: "Host", msg: hostMsg},
+		{name: "try-it form from a rebound name", raw: raw("POST", "/try", rebound), status: 421, field: "Host", msg: hostMsg},
+		{name: "localhost as a prefix", raw: raw("GET", "/metrics", "localhost.attacker.example"), status: 421, field: "Host", msg: `Host "localhost.attacker.example"`},
+		{name: "loopback address as a prefix", raw: raw("GET", "/metrics", "127.0.0.1.attacker.example:80"), status: 421, field: "Host", msg: `Host "127.0.0.1.attacker.example"`},
+		{name: "single-label name", raw: raw("GET", "/healthz", "hub"), status: 421, field: "Host", msg: `Host "hub"`},
+
 		// Cross-site posts to the demos.
 		{name: "try-it as a simple text/plain post", method: "POST", path: "/try", header: hdr("Content-Type", "text/plain"), body: try, status: 415, field: "Content-Type", msg: `Content-Type "text/plain": the demos take application/json`},
 		{name: "try-it as a form post", method: "POST", path: "/try", header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: "tryKind=html&tryBody=x", status: 415, field: "Content-Type", msg: "application/json"},

@@ -63,6 +63,12 @@ type Config struct {
 	// browser; "*" allows any origin, without credentials. Empty allows
 	// none: same-origin pages only.
 	AllowedOrigins []string
+	// AllowedHosts lists the host names (without port) that requests may
+	// carry in their Host header while Auth is off, besides loopback names
+	// (localhost, *.localhost) and IP addresses; "*" allows any. Other
+	// requests get 421, so that a page on a rebound DNS name cannot reach a
+	// hub that trusts whoever reaches it. With Auth on, any host is served.
+	AllowedHosts []string
 	// DatastarClient is where the pages load the Datastar client from: an
 	// http:// or https:// URL, or the name of a local file, which hubd then
 	// serves at /datastar.js for installs without internet. Empty means
@@ -133,6 +139,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTopicsPerSubscription < 0 {
 		errs = append(errs, fmt.Errorf("max topics per subscription %d: must not be negative", c.MaxTopicsPerSubscription))
+	}
+	for _, h := range c.AllowedHosts {
+		if err := ValidateAllowedHost(h); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, e := range c.Compression {
 		switch e {
@@ -277,9 +288,14 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 //
 // Every request gets its ID first (see requestID): the X-Request-ID
 // response header, and for routed requests the context, where the logger
-// finds it.
+// finds it. Then, while authorization is off, its Host must be one the hub
+// answers to (see checkHost).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setRequestID(w, r)
+	if err := s.checkHost(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	switch {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/topics/"):
 		s.handleSubscribePath(w, r)

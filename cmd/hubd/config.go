@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ type config struct {
 	MaxTopics         int
 	MaxStreams        int
 	AllowedOrigins    []string
+	AllowedHosts      []string
 	DatastarClient    string
 	TrustedProxies    []netip.Prefix
 	InsecureAnonymous bool
@@ -229,6 +231,16 @@ var settings = []setting{
 				return fmt.Errorf("%q is not an origin such as https://app.example", o)
 			}
 		}
+		return nil
+	}},
+	{name: "allowed-hosts", def: "", help: "host names (comma separated, without port) that requests may carry as Host while authorization is off, besides localhost, *.localhost and IP addresses; * for any. Others get 421, which keeps pages on rebound DNS names out", set: func(c *config, v string) error {
+		hosts := splitList(v)
+		for _, h := range hosts {
+			if err := web.ValidateAllowedHost(h); err != nil {
+				return err
+			}
+		}
+		c.AllowedHosts = hosts
 		return nil
 	}},
 	{name: "datastar-client", def: "", help: "where pages load the Datastar client: an https:// URL, or a local file hubd serves at /datastar.js (default: the pinned CDN URL)", set: func(c *config, v string) error {
@@ -435,6 +447,17 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		return nil, &configError{errors.Join(errs...)}
 	}
 	return c, nil
+}
+
+// allowedHosts is the allowed-hosts setting, plus, when insecure-anonymous
+// serves a name given in addr, that name: the operator chose to serve it
+// without authorization, so its own name must be answered.
+func (c *config) allowedHosts() []string {
+	hosts := slices.Clip(c.AllowedHosts)
+	if host, _, err := net.SplitHostPort(c.Addr); err == nil && c.InsecureAnonymous && host != "" && net.ParseIP(host) == nil {
+		hosts = append(hosts, host)
+	}
+	return hosts
 }
 
 // authorizing reports whether any credential is configured.

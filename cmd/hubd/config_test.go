@@ -188,3 +188,42 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("loading %s: %v", path, err)
 	}
 }
+
+// TestAllowedHosts checks the allowed-hosts setting, and that with
+// insecure-anonymous the name hubd listens on is answered too (an address,
+// or every interface, needs nothing: IP addresses are always answered).
+func TestAllowedHosts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"default", nil, nil},
+		{"listed", []string{"-allowed-hosts", "hub.example, *"}, []string{"hub.example", "*"}},
+		{"loopback name", []string{"-addr", "localhost:8080", "-insecure-anonymous"}, []string{"localhost"}},
+		{"public name", []string{"-addr", "hub.internal:8080", "-insecure-anonymous", "-allowed-hosts", "hub.example"}, []string{"hub.example", "hub.internal"}},
+		{"public name with authorization off but not insecure", []string{"-addr", "localhost:8080"}, nil},
+		{"every interface", []string{"-addr", ":8080", "-insecure-anonymous"}, nil},
+		{"an address", []string{"-addr", "10.0.0.5:8080", "-insecure-anonymous"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := loadConfig(tt.args, env(nil), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.allowedHosts(); !reflect.DeepEqual(got, tt.want) && (len(got) != 0 || len(tt.want) != 0) {
+				t.Errorf("allowed hosts %q, want %q", got, tt.want)
+			}
+		})
+	}
+	_, err := loadConfig([]string{"-allowed-hosts", "hub.example,http://hub.example"}, env(map[string]string{"HUBD_MAX_BATCH_EVENTS": "0", "HUBD_READ_TIMEOUT": "0s"}), io.Discard)
+	for _, want := range []string{`allowed-hosts (from flag -allowed-hosts): allowed host "http://hub.example": want a host name`,
+		"max-batch-events (from env HUBD_MAX_BATCH_EVENTS): 0 is less than 1", "read-timeout (from env HUBD_READ_TIMEOUT): 0s is not positive"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api, err := web.New(h, web.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.WriteTimeout, ReadTimeout: cfg.ReadTimeout, Compression: cfg.Compression,
 		MaxTopicsPerSubscription: cfg.MaxTopics, MaxStreams: cfg.MaxStreams, MaxStreamsPerIP: cfg.MaxStreamsPerIP,
-		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
+		AllowedOrigins: cfg.AllowedOrigins, AllowedHosts: cfg.allowedHosts(), TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
 		Auth: authz, MaxBatchEvents: cfg.MaxBatchEvents, AuthCookie: cfg.AuthCookie, QueryToken: cfg.QueryToken,
 		PublishRate: cfg.PublishRate, PublishBurst: cfg.PublishBurst,
 		Demos:  cfg.Demos && !authz.Enabled(),
@@ -154,7 +154,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"jwt_issuer", ac.Issuer, "jwt_audience", ac.Audience, "jwt_allow_no_exp", ac.AllowNoExpiry,
 			"publish_keys", len(ac.PublishKeys), "anonymous_subscribe", strings.Join(ac.AnonymousSubscribe, ","))
 	case cfg.InsecureAnonymous:
-		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization", "addr", ln.Addr().String())
+		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization; "+
+			"requests are answered for localhost, IP addresses and allowed-hosts only", "addr", ln.Addr().String(),
+			"allowed_hosts", strings.Join(cfg.allowedHosts(), ","))
 	default:
 		log.Info("no authorization: listening on loopback only", "addr", ln.Addr().String())
 	}
