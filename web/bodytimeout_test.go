@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hubd-dev/hubd/hub"
@@ -153,4 +155,71 @@ func TestRefusedBeforeBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTricklingBodyIsCutOnTime runs the server on in-memory connections
+// inside a synctest bubble, so that the clock is fake and the cut can be
+// timed exactly: a body that trickles in a byte a second is answered 408
+// exactly read-timeout after its handler started reading, and a body that
+// arrives in full just before the deadline is published.
+func TestTricklingBodyIsCutOnTime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = web.DefaultReadTimeout
+		h, s := newAPI(t, hub.Config{Heartbeat: time.Hour}, web.Config{})
+		l := newPipeListener()
+		srv := &http.Server{Handler: s}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(l) }() // ends when srv is closed
+		defer func() {
+			srv.Close()
+			<-served
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := h.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+
+		// post sends the headers of a 20-byte body, then one byte every
+		// step until the body is complete or the server stops reading, and
+		// returns the answer and how long after the headers it came.
+		post := func(step time.Duration) (*http.Response, time.Duration) {
+			client, server := net.Pipe()
+			l.conns <- server
+			t.Cleanup(func() { client.Close() })
+			body := `{"a":"` + strings.Repeat("x", 12) + `"}`
+			start := time.Now()
+			go func() { // ends when the body is sent or the pipe is closed
+				fmt.Fprintf(client, "POST /topics/slow HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+				for i := range len(body) {
+					time.Sleep(step)
+					if _, err := client.Write([]byte{body[i]}); err != nil {
+						return
+					}
+				}
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp, time.Since(start)
+		}
+
+		resp, took := post(time.Second)
+		if resp.StatusCode != http.StatusRequestTimeout || took != timeout {
+			t.Errorf("a byte a second: %s after %v, want 408 after exactly %v", resp.Status, took, timeout)
+		}
+		if !resp.Close {
+			t.Error("the 408 keeps the connection open")
+		}
+		// 20 bytes at 490 ms each arrive 9.8 s after the handler starts.
+		resp, took = post(490 * time.Millisecond)
+		if resp.StatusCode != http.StatusOK || took != 20*490*time.Millisecond {
+			t.Errorf("a body in 9.8 s: %s after %v, want 200 once it is in", resp.Status, took)
+		}
+		if n := h.Stats().Events; n != 1 {
+			t.Errorf("%d events published, want only the one that arrived in time", n)
+		}
+	})
 }
