@@ -98,3 +98,57 @@ func doPublish(srv interface{ Client() *http.Client }, req *http.Request) (int, 
 	defer resp.Body.Close()
 	return resp.StatusCode, res, json.NewDecoder(resp.Body).Decode(&res)
 }
+
+// FuzzBatch posts arbitrary bodies to POST /publish on a real server with
+// a subscriber, with small limits so that every one of them is reached.
+// Every answer is either a refusal naming the field at fault, with
+// nothing delivered, or a 200 whose events reach the subscriber once each,
+// in order.
+func FuzzBatch(f *testing.F) {
+	srv, _ := newServer(f, hub.Config{}, web.Config{MaxBodyBytes: 2048, MaxBatchEvents: 4})
+	watcher, err := trySubscribeWith(context.Background(), srv, "/topics/fuzz", "", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(watcher.Close)
+	if _, err := watcher.next(); err != nil { // the cursor frame
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"topics":["fuzz"],"events":[{"type":"patchSignals","signals":{"a":1}}]}`))
+	f.Add([]byte(`{"topics":["fuzz","other"],"events":[{"type":"patchElements","elements":"<p>1</p>\n<p>2</p>","selector":"#x","mode":"append"},{"type":"executeScript","script":"go()","attributes":{"type":"module"}}]}`))
+	f.Add([]byte(`{"topics":["fuzz"],"events":[{"type":"patchSignals","signals":{"a":1},"retryDuration":3600000}]} `))
+	f.Add([]byte(`{"topics":["fuzz"],"events":[{"type":"patchSignals","signals":{"a":1},"retryDuration":3600001}]}`))
+	f.Add([]byte(`{"topics":["fuzz"],"events":[{"type":"patchSignals","signals":{"a":1}}]} {}`))
+	f.Add([]byte(`{"topics":["fuzz"],"events":[{"type":"patchElements","elements":"` + strings.Repeat(`a\n`, 300) + `"}]}`))
+	f.Add([]byte(`{"topics":["fuzz"],"events":[{"type":"patchSignals","signals":{}},{"type":"patchSignals","signals":{}},{"type":"patchSignals","signals":{}},{"type":"patchSignals","signals":{}},{"type":"patchSignals","signals":{}}]}`))
+	valid := []int{200, 400, 403, 413}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/publish", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		status, res, err := doPublish(srv, req)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		if !slices.Contains(valid, status) {
+			t.Fatalf("status %d for %q: %+v", status, body, res)
+		}
+		if status != 200 {
+			if res.Error == "" || (status != 403 && res.Field == "") {
+				t.Fatalf("status %d without a named field: %+v", status, res)
+			}
+			return
+		}
+		if !slices.Contains(res.Topics, "fuzz") {
+			return // delivered elsewhere; the watcher only follows fuzz
+		}
+		for _, id := range res.IDs {
+			ev, err := watcher.nextEvent()
+			if err != nil || ev.ID != id {
+				t.Fatalf("watcher got %+v, %v; want event %s", ev, err, id)
+			}
+		}
+	})
+}
