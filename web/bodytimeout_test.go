@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -217,6 +218,83 @@ func TestTricklingBodyIsCutOnTime(t *testing.T) {
 		resp, took = post(490 * time.Millisecond)
 		if resp.StatusCode != http.StatusOK || took != 20*490*time.Millisecond {
 			t.Errorf("a body in 9.8 s: %s after %v, want 200 once it is in", resp.Status, took)
+		}
+		if n := h.Stats().Events; n != 1 {
+			t.Errorf("%d events published, want only the one that arrived in time", n)
+		}
+	})
+}
+
+// TestTricklingBodyIsCutOverHTTP2 checks the read timeout over HTTP/2,
+// where it cuts one stream's body, not the connection: the trickled
+// publish gets 408 exactly read-timeout after its handler started reading,
+// and the same connection then publishes at once. The server runs as
+// httptest serves it over TLS, on in-memory connections in a synctest
+// bubble, so that the clock is fake.
+func TestTricklingBodyIsCutOverHTTP2(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = web.DefaultReadTimeout
+		h, s := newAPI(t, hub.Config{Heartbeat: time.Hour}, web.Config{})
+		srv := httptest.NewUnstartedServer(s)
+		srv.Listener.Close() // a real socket would keep the fake clock from moving
+		l := newPipeListener()
+		srv.Listener = l
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := h.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+			srv.Close()
+		}()
+		dials := 0
+		srv.Client().Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) {
+			dials++
+			client, server := net.Pipe()
+			l.conns <- server
+			return client, nil
+		}
+
+		body, feed := io.Pipe()
+		fed := make(chan struct{})
+		go func() { // ends when the pipe is closed, once the answer is in
+			defer close(fed)
+			defer feed.Close()
+			feed.Write([]byte("<p>"))
+			for range 6 * timeout / time.Second { // then the body ends, if the server still reads
+				time.Sleep(time.Second)
+				if _, err := feed.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/topics/slow", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "text/html")
+		start := time.Now()
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		var res publishResult
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		body.CloseWithError(errors.New("test over"))
+		<-fed
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout || res.Field != "body" || took != timeout {
+			t.Fatalf("%s %s after %v: %+v; want HTTP/2 408 naming the body after exactly %v", resp.Proto, resp.Status, took, res, timeout)
+		}
+		publishHTML(t, srv, "slow", "<p>in time</p>")
+		if dials != 1 {
+			t.Errorf("%d connections dialled, want the one the 408 left open", dials)
 		}
 		if n := h.Stats().Events; n != 1 {
 			t.Errorf("%d events published, want only the one that arrived in time", n)
