@@ -86,9 +86,11 @@ var publishOptions = [][2]string{
 func checkOptionSizes(r *http.Request) error {
 	q := r.URL.Query()
 	for _, o := range publishOptions {
-		for _, v := range append(r.Header.Values(o[0]), q[o[1]]...) {
-			if err := checkOptionSize(o[1], len(v)); err != nil {
-				return err
+		for _, values := range [][]string{r.Header.Values(o[0]), q[o[1]]} {
+			for _, v := range values {
+				if err := checkOptionSize(o[1], len(v)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -112,11 +114,11 @@ func checkOptionSize(field string, n int) error {
 // it sends. field names the events in the error.
 func (s *Server) checkFrames(field string, events ...sse.Eventer) error {
 	var total int
+	var frame []byte
 	for _, ev := range events {
 		e, err := ev.Event()
 		if err == nil {
-			var frame []byte
-			frame, err = sse.AppendEvent(nil, &e)
+			frame, err = sse.AppendEvent(frame[:0], &e)
 			total += len(frame)
 		}
 		if err != nil {
