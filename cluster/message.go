@@ -1,0 +1,118 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message is one event to append: ONE stream message, so one sequence
+// number however many topics it names.
+type Message struct {
+	// Topics the event goes to: at least one, none empty. Their order is
+	// kept.
+	Topics []string
+	// Private events reach only the subscribers granted private access to
+	// one of Topics; the log only carries the flag.
+	Private bool
+	// Data is the event exactly as a single hub writes it, WITHOUT its id
+	// line: the hub's encode output ("event: ...\ndata: ...\n\n"). A node
+	// that applies the entry writes "id: EPOCH-SEQ\n" in front, so every
+	// node sends the very bytes a single node would.
+	Data []byte
+}
+
+// Entry is a stored Message, as Follow and Read deliver it.
+type Entry struct {
+	Message
+	// Seq is the stream sequence: the event's sequence number, the same
+	// on every node.
+	Seq uint64
+	// Time is when the stream stored the message.
+	Time time.Time
+}
+
+// The message format, version 1.
+//
+// Header "Hubd-Format: 1" names the version, so that a node meeting a
+// message it cannot read stops with ErrFormat instead of guessing. The
+// payload is, in order:
+//
+//	flags     1 byte: bit 0 private; the other bits must be 0
+//	count     uvarint: how many topics, at least 1
+//	topics    count times: uvarint length, then the topic's bytes
+//	data      the rest: Message.Data
+//
+// A new field means a new version; version 1 readers refuse it.
+const (
+	formatHeader  = "Hubd-Format"
+	formatVersion = "1"
+	flagPrivate   = 1 << 0
+)
+
+// ErrFormat is wrapped by the error of Follow and Read when a stored
+// message is not one this version can read: an unknown format version or
+// a damaged payload.
+var ErrFormat = errors.New("cluster: unreadable message")
+
+// encodeMessage returns the payload of m, or an error wrapping
+// ErrNoTopics.
+func encodeMessage(m Message) ([]byte, error) {
+	if len(m.Topics) == 0 {
+		return nil, ErrNoTopics
+	}
+	n := 1 + binary.MaxVarintLen64 + len(m.Data)
+	for _, t := range m.Topics {
+		if t == "" {
+			return nil, fmt.Errorf("%w: empty topic name", ErrNoTopics)
+		}
+		n += binary.MaxVarintLen64 + len(t)
+	}
+	b := make([]byte, 0, n)
+	var flags byte
+	if m.Private {
+		flags |= flagPrivate
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(m.Topics)))
+	for _, t := range m.Topics {
+		b = binary.AppendUvarint(b, uint64(len(t)))
+		b = append(b, t...)
+	}
+	return append(b, m.Data...), nil
+}
+
+// decodeMessage reads a payload of the given format version. The
+// message's Data is b's tail, not a copy.
+func decodeMessage(version string, b []byte) (Message, error) {
+	if version != formatVersion {
+		return Message{}, fmt.Errorf("%w: format version %q, this node reads %q", ErrFormat, version, formatVersion)
+	}
+	if len(b) == 0 {
+		return Message{}, fmt.Errorf("%w: empty payload", ErrFormat)
+	}
+	flags := b[0]
+	if flags&^flagPrivate != 0 {
+		return Message{}, fmt.Errorf("%w: unknown flags %#x", ErrFormat, flags)
+	}
+	b = b[1:]
+	count, n := binary.Uvarint(b)
+	// Each topic takes at least two bytes, which bounds count before any
+	// allocation.
+	if n <= 0 || count == 0 || count > uint64(len(b)-n)/2 {
+		return Message{}, fmt.Errorf("%w: bad topic count", ErrFormat)
+	}
+	b = b[n:]
+	m := Message{Private: flags&flagPrivate != 0, Topics: make([]string, count)}
+	for i := range m.Topics {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l == 0 || l > uint64(len(b)-n) {
+			return Message{}, fmt.Errorf("%w: bad topic %d", ErrFormat, i)
+		}
+		m.Topics[i] = string(b[n : n+int(l)])
+		b = b[n+int(l):]
+	}
+	m.Data = b
+	return m, nil
+}
