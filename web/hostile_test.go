@@ -27,6 +27,8 @@ import (
 // already accepted is lost, and nothing refused leaks out.
 func TestHostileRequests(t *testing.T) {
 	t.Parallel()
+	// The read timeout is short and real: the table runs on real sockets
+	// (bodytimeout_test.go times the cut exactly, on a fake clock).
 	srv := newAuthServer(t, web.Config{MaxBodyBytes: 16 << 10, MaxBatchEvents: 5, ReadTimeout: 500 * time.Millisecond,
 		AllowedOrigins: []string{"https://app.example"}}, "public/**")
 	watcher := subscribe(t, srv, "/topics/public/feed", "")
