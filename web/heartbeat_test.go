@@ -48,7 +48,7 @@ func (l *pipeListener) dial(t *testing.T, topic string) (net.Conn, *bufio.Reader
 	t.Helper()
 	client, server := net.Pipe()
 	l.conns <- server
-	if _, err := io.WriteString(client, "GET /topics/"+topic+" HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(client, "GET /topics/"+topic+" HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(client)

@@ -23,7 +23,7 @@ func TestHTTP10Stream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	io.WriteString(conn, "GET /topics/old HTTP/1.0\r\nHost: hub\r\n\r\n")
+	io.WriteString(conn, "GET /topics/old HTTP/1.0\r\nHost: localhost\r\n\r\n")
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)
 	if err != nil {

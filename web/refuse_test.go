@@ -270,7 +270,7 @@ func TestRefusalLingers(t *testing.T) {
 		})
 
 		l.conns <- server
-		if _, err := io.WriteString(client, "GET /topics/b HTTP/1.1\r\nHost: hub\r\nDatastar-Request: true\r\n\r\n"); err != nil {
+		if _, err := io.WriteString(client, "GET /topics/b HTTP/1.1\r\nHost: localhost\r\nDatastar-Request: true\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(client), nil)
