@@ -1,0 +1,549 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	// ErrUnavailable is wrapped by the errors of Open, Append, Read and
+	// State when NATS or the stream cannot be reached in time. An Append
+	// that fails with it may still have been stored if the connection
+	// broke after the message left (its ack was lost): retry with the same
+	// idempotency key to have it stored once.
+	ErrUnavailable = errors.New("cluster: NATS unavailable")
+	// ErrClosed is returned by every method of a Log after Close or
+	// Shutdown began.
+	ErrClosed = errors.New("cluster: log closed")
+	// ErrStreamMismatch is wrapped by Open's error when the stream exists
+	// with settings other than Config's; the error names each difference.
+	ErrStreamMismatch = errors.New("cluster: stream does not fit the settings")
+	// ErrBadKey is wrapped by Append's error for an idempotency key that
+	// is too long or holds control characters.
+	ErrBadKey = errors.New("cluster: bad idempotency key")
+)
+
+// MaxKeyLength is the longest idempotency key Append takes, in bytes.
+const MaxKeyLength = 256
+
+// Log keys, constant so that log lines can be searched.
+const (
+	keyErr       = "err"
+	keyStream    = "stream"
+	keyURL       = "url"
+	keyAfter     = "after"
+	keyEpoch     = "epoch"
+	keyComponent = "component"
+)
+
+// Log is a node's handle on the event log: a JetStream stream that every
+// node appends to and follows. All its methods are safe for concurrent
+// use. Close it with Close or Shutdown.
+type Log struct {
+	cfg    Config
+	logger *slog.Logger
+	srv    *server.Server // the embedded server, or nil
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	epoch  string
+
+	// ctx ends when Shutdown begins; every Follow and Read stops with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex     // guards closed against wg.Add
+	closed bool           // Shutdown began
+	wg     sync.WaitGroup // running Follow and Read calls
+	once   sync.Once      // closes nc and srv
+
+	stats counters
+}
+
+// Open connects to NATS (or starts the embedded server, with JetStream
+// storing in cfg.DataDir), creates the stream when it is missing and
+// checks that an existing one fits cfg: one that does not is refused with
+// an error wrapping ErrStreamMismatch that names every difference. When
+// NATS cannot be reached within cfg.ConnectTimeout, the error wraps
+// ErrUnavailable. Once open, the connection is kept up by reconnecting
+// forever, with backoff. A nil logger discards.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{cfg: cfg, logger: logger}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if err := l.open(ctx); err != nil {
+		l.cancel()
+		l.closeConn()
+		return nil, err
+	}
+	logger.Info("cluster log open", keyStream, cfg.Stream, keyEpoch, l.epoch, keyURL, l.nc.ConnectedUrlRedacted())
+	return l, nil
+}
+
+func (l *Log) open(ctx context.Context) error {
+	opts := []nats.Option{
+		nats.Name(l.cfg.Name),
+		nats.Timeout(l.cfg.ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(l.reconnectDelay),
+		// No buffering while disconnected: a publish then fails at once
+		// (Append says ErrUnavailable) instead of going out later, after
+		// its caller was told it failed.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			l.logger.Warn("NATS disconnected", keyErr, err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			l.logger.Info("NATS reconnected", keyURL, nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			l.logger.Warn("NATS error", keyErr, err)
+		}),
+	}
+	servers := l.cfg.URLs
+	if l.cfg.Embedded() {
+		srv, err := startEmbedded(l.cfg, l.logger)
+		if err != nil {
+			return err
+		}
+		l.srv = srv
+		servers = ""
+		if l.cfg.EmbeddedListen == "" {
+			opts = append(opts, nats.InProcessServer(srv))
+		} else {
+			servers = srv.ClientURL()
+		}
+	}
+	switch {
+	case l.cfg.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(l.cfg.CredsFile))
+	case l.cfg.User != "":
+		opts = append(opts, nats.UserInfo(l.cfg.User, l.cfg.Password))
+	case l.cfg.Token != "":
+		opts = append(opts, nats.Token(l.cfg.Token))
+	}
+	if l.cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(l.cfg.CAFile))
+	}
+	if l.cfg.CertFile != "" {
+		opts = append(opts, nats.ClientCert(l.cfg.CertFile, l.cfg.KeyFile))
+	}
+	nc, err := nats.Connect(servers, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w: %w", redactedURLs(l.cfg), ErrUnavailable, err)
+	}
+	l.nc = nc
+	if l.js, err = jetstream.New(nc); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.ConnectTimeout)
+	defer cancel()
+	return l.ensureStream(ctx)
+}
+
+// reconnectDelay is the wait before the next round of reconnect tries:
+// ReconnectWait doubled per round up to ReconnectMaxWait, less up to a
+// quarter at random so that nodes do not come back in step.
+func (l *Log) reconnectDelay(attempts int) time.Duration {
+	d := l.cfg.ReconnectWait << min(attempts, 20)
+	if d <= 0 || d > l.cfg.ReconnectMaxWait {
+		d = l.cfg.ReconnectMaxWait
+	}
+	return d - rand.N(d/4+1)
+}
+
+// redactedURLs names the servers in errors without their passwords.
+func redactedURLs(c Config) string {
+	if c.Embedded() {
+		return Embedded
+	}
+	var out []string
+	for s := range strings.SplitSeq(c.URLs, ",") {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
+			s = u.Redacted()
+		}
+		out = append(out, s)
+	}
+	return strconv.Quote(strings.Join(out, ","))
+}
+
+// streamConfig is the stream cfg asks for.
+func (c Config) streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              c.Stream,
+		Description:       "hubd event log",
+		Subjects:          []string{c.SubjectPrefix + ".>"},
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          c.Replicas,
+		MaxAge:            c.MaxAge,
+		MaxMsgs:           c.MaxMsgs,
+		MaxBytes:          c.MaxBytes,
+		MaxMsgsPerSubject: -1,
+		Duplicates:        c.DuplicateWindow,
+	}
+}
+
+func (l *Log) ensureStream(ctx context.Context) error {
+	want := l.cfg.streamConfig()
+	s, err := l.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = l.js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another node created it first, maybe otherwise.
+			s, err = l.js.Stream(ctx, want.Name)
+		} else if err == nil {
+			l.logger.Info("cluster stream created", keyStream, want.Name)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stream %q: %w", want.Name, unavailable(err))
+	}
+	info := s.CachedInfo()
+	if err := fits(info.Config, want); err != nil {
+		return err
+	}
+	l.stream = s
+	l.epoch = epochOf(info.Config.Name, info.Created)
+	return nil
+}
+
+// fits returns nil when the stream config have keeps events as want
+// does, or an error wrapping ErrStreamMismatch naming each difference.
+func fits(have, want jetstream.StreamConfig) error {
+	var diffs []error
+	differ := func(field string, h, w any) {
+		diffs = append(diffs, fmt.Errorf("%s is %v, the settings want %v", field, h, w))
+	}
+	if fmt.Sprint(have.Subjects) != fmt.Sprint(want.Subjects) {
+		differ("subjects", have.Subjects, want.Subjects)
+	}
+	if have.Retention != want.Retention {
+		differ("retention", have.Retention, want.Retention)
+	}
+	if have.Discard != want.Discard {
+		differ("discard", have.Discard, want.Discard)
+	}
+	if have.Storage != want.Storage {
+		differ("storage", have.Storage, want.Storage)
+	}
+	if have.Replicas != want.Replicas {
+		differ("replicas", have.Replicas, want.Replicas)
+	}
+	if have.MaxAge != want.MaxAge {
+		differ("max age", limit(have.MaxAge), limit(want.MaxAge))
+	}
+	if have.MaxMsgs != want.MaxMsgs {
+		differ("max msgs", limit(have.MaxMsgs), limit(want.MaxMsgs))
+	}
+	if have.MaxBytes != want.MaxBytes {
+		differ("max bytes", limit(have.MaxBytes), limit(want.MaxBytes))
+	}
+	if have.MaxMsgsPerSubject > 0 {
+		differ("max msgs per subject", have.MaxMsgsPerSubject, "none")
+	}
+	if have.Duplicates != want.Duplicates {
+		differ("duplicate window", have.Duplicates, want.Duplicates)
+	}
+	if have.Sealed {
+		differ("sealed", have.Sealed, false)
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: stream %q: %w", ErrStreamMismatch, want.Name, errors.Join(diffs...))
+}
+
+// limit prints a stream limit, "none" for JetStream's no-limit values.
+func limit[T int64 | time.Duration](v T) any {
+	if v <= 0 {
+		return "none"
+	}
+	return v
+}
+
+// epochOf names a stream's life: the same for as long as the stream
+// lives, another when it is deleted and created again. 8 characters of
+// base 36, no '-'.
+func epochOf(name string, created time.Time) string {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(created.UTC().Format(time.RFC3339Nano)))
+	const size = 36 * 36 * 36 * 36 * 36 * 36 * 36 * 36 // 8 digits
+	s := strconv.FormatUint(h.Sum64()%size, 36)
+	for len(s) < 8 {
+		s = "0" + s
+	}
+	return s
+}
+
+// Epoch returns the name of the stream's life, stable until the stream
+// is deleted and created again: hub event IDs are "EPOCH-SEQ", SEQ being
+// the stream sequence.
+func (l *Log) Epoch() string { return l.epoch }
+
+// Append stores m as one stream message and returns its sequence, once
+// JetStream has acknowledged that it stored it (on Replicas servers).
+// With a non-empty idempotency key, a retry of the same key within the
+// duplicate window is not stored again: it returns the sequence the first
+// one got. Append never drops a message silently: when NATS cannot be
+// reached, the connection is down or no ack comes within
+// Config.PublishTimeout, it returns an error wrapping ErrUnavailable; a
+// message without topics wraps ErrNoTopics, a bad key ErrBadKey.
+func (l *Log) Append(ctx context.Context, m Message, key string) (uint64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	payload, err := encodeMessage(m)
+	if err != nil {
+		return 0, err
+	}
+	if l.ctx.Err() != nil {
+		return 0, ErrClosed
+	}
+	if s := l.nc.Status(); s != nats.CONNECTED {
+		l.stats.unavailable.Add(1)
+		return 0, fmt.Errorf("append: %w: connection %s", ErrUnavailable, s)
+	}
+	msg := &nats.Msg{
+		Subject: subject(l.cfg.SubjectPrefix, m.Topics),
+		Header:  nats.Header{formatHeader: []string{formatVersion}},
+		Data:    payload,
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(l.cfg.Stream)}
+	if key != "" {
+		opts = append(opts, jetstream.WithMsgID(key))
+	}
+	pctx, cancel := context.WithTimeout(ctx, l.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	ack, err := l.js.PublishMsg(pctx, msg, opts...)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return 0, fmt.Errorf("append: %w", ctx.Err())
+		case l.ctx.Err() != nil:
+			return 0, ErrClosed
+		}
+		err = unavailable(err)
+		if errors.Is(err, ErrUnavailable) {
+			l.stats.unavailable.Add(1)
+		}
+		return 0, fmt.Errorf("append: %w", err)
+	}
+	l.stats.appended(time.Since(start), ack.Sequence, ack.Duplicate)
+	return ack.Sequence, nil
+}
+
+// unavailable wraps err in ErrUnavailable unless the server refused the
+// request for what it is (an API error other than 503, a payload too
+// large): those would fail the same way again.
+func unavailable(err error) error {
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return err
+	case errors.As(err, &api) && api.Code != 503:
+		return err
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, jetstream.ErrInvalidStreamName):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func checkKey(key string) error {
+	if len(key) > MaxKeyLength {
+		return fmt.Errorf("%w: %d bytes, longer than %d", ErrBadKey, len(key), MaxKeyLength)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < ' ' || key[i] == 0x7f {
+			return fmt.Errorf("%w: %q holds a control character", ErrBadKey, key)
+		}
+	}
+	return nil
+}
+
+// State is what the stream holds.
+type State struct {
+	// First is the lowest sequence still stored (Last+1 when the stream
+	// holds nothing): events from First to Last can be read, and a client
+	// that last saw a sequence below First-1 has missed events.
+	First uint64
+	// Last is the highest sequence ever stored.
+	Last uint64
+	// Msgs and Bytes are how much the stream holds.
+	Msgs, Bytes uint64
+}
+
+// State asks the stream what it holds.
+func (l *Log) State(ctx context.Context) (State, error) {
+	if l.ctx.Err() != nil {
+		return State{}, ErrClosed
+	}
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return State{}, fmt.Errorf("stream %q state: %w", l.cfg.Stream, unavailable(err))
+	}
+	st := State{First: info.State.FirstSeq, Last: info.State.LastSeq, Msgs: info.State.Msgs, Bytes: info.State.Bytes}
+	if st.Msgs == 0 {
+		st.First = st.Last + 1
+	}
+	l.stats.seen(st.Last)
+	return st, nil
+}
+
+// Stats are the Log's counters for metrics, all since Open.
+type Stats struct {
+	// Connected reports whether the NATS connection is up now.
+	Connected bool
+	// Reconnects counts reconnections to NATS.
+	Reconnects uint64
+	// Appends counts acknowledged appends, Duplicates among them those
+	// that JetStream recognised by their idempotency key.
+	Appends, Duplicates uint64
+	// Unavailable counts appends that failed with ErrUnavailable.
+	Unavailable uint64
+	// AppendLatency is the total time acknowledged appends waited for
+	// their acks (divide by Appends for the mean); LastAppendLatency and
+	// MaxAppendLatency are the latest and the longest.
+	AppendLatency, LastAppendLatency, MaxAppendLatency time.Duration
+	// LastSeq is the highest stream sequence this node knows of (from
+	// acks, Follow and State).
+	LastSeq uint64
+	// Followed is the highest sequence Follow delivered, and Pending how
+	// many messages the stream held after it when it was delivered: the
+	// node's lag behind the stream.
+	Followed, Pending uint64
+	// Reads counts Read calls, ReadEntries the entries they delivered.
+	Reads, ReadEntries uint64
+}
+
+type counters struct {
+	appends, duplicates, unavailable atomic.Uint64
+	latency, lastLatency, maxLatency atomic.Int64
+	lastSeq, followed, pending       atomic.Uint64
+	reads, readEntries               atomic.Uint64
+}
+
+func (c *counters) appended(d time.Duration, seq uint64, dup bool) {
+	c.appends.Add(1)
+	if dup {
+		c.duplicates.Add(1)
+	}
+	c.latency.Add(int64(d))
+	c.lastLatency.Store(int64(d))
+	storeMax(&c.maxLatency, int64(d))
+	c.seen(seq)
+}
+
+func (c *counters) seen(seq uint64) {
+	for {
+		old := c.lastSeq.Load()
+		if seq <= old || c.lastSeq.CompareAndSwap(old, seq) {
+			return
+		}
+	}
+}
+
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// Stats returns the Log's counters.
+func (l *Log) Stats() Stats {
+	c := &l.stats
+	return Stats{
+		Connected:         l.nc.Status() == nats.CONNECTED,
+		Reconnects:        l.nc.Stats().Reconnects,
+		Appends:           c.appends.Load(),
+		Duplicates:        c.duplicates.Load(),
+		Unavailable:       c.unavailable.Load(),
+		AppendLatency:     time.Duration(c.latency.Load()),
+		LastAppendLatency: time.Duration(c.lastLatency.Load()),
+		MaxAppendLatency:  time.Duration(c.maxLatency.Load()),
+		LastSeq:           c.lastSeq.Load(),
+		Followed:          c.followed.Load(),
+		Pending:           c.pending.Load(),
+		Reads:             c.reads.Load(),
+		ReadEntries:       c.readEntries.Load(),
+	}
+}
+
+// enter registers a Follow or Read call, unless the Log is closed.
+func (l *Log) enter() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.wg.Add(1)
+	return nil
+}
+
+// Shutdown stops every Follow and Read (they return ErrClosed), waits
+// for them until ctx ends, then closes the NATS connection and stops the
+// embedded server. It returns ctx.Err() if the calls did not return in
+// time (the connection is closed all the same). Appends after it began
+// return ErrClosed. Calling it again waits again.
+func (l *Log) Shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+
+	done := make(chan struct{})
+	go func() { // ends when the last Follow or Read returns, even after ctx ends
+		l.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	l.closeConn()
+	return err
+}
+
+// Close is Shutdown without a time limit.
+func (l *Log) Close() error { return l.Shutdown(context.Background()) }
+
+// closeConn closes the connection and stops the embedded server, once.
+func (l *Log) closeConn() {
+	l.once.Do(func() {
+		if l.nc != nil {
+			l.nc.Close()
+		}
+		if l.srv != nil {
+			l.srv.Shutdown()
+			l.srv.WaitForShutdown()
+		}
+	})
+}
