@@ -383,6 +383,12 @@ func TestUnavailableAndResume(t *testing.T) {
 	if a.Stats().Unavailable == 0 {
 		t.Fatalf("stats %+v", a.Stats())
 	}
+	// The client notices the broken connection on its own; poll, bounded.
+	for deadline := time.Now().Add(waitFor); a.Stats().Connected; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Stats.Connected still true with NATS down")
+		}
+	}
 	if _, err := b.State(t.Context()); !errors.Is(err, cluster.ErrUnavailable) {
 		t.Fatalf("State with NATS down: %v", err)
 	}
@@ -598,3 +604,50 @@ func TestOpenUnavailable(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestLimitsMakeGaps bounds the stream to three events and appends five:
+// State's First tells a node that events before it are gone, and Follow
+// and Read deliver what is left.
+func TestLimitsMakeGaps(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(startNATS(t, t.TempDir(), 0))
+	cfg.MaxMsgs = 3
+	l := open(t, cfg)
+	st, err := l.State(t.Context())
+	if err != nil || st.First != 1 || st.Last != 0 || st.Msgs != 0 {
+		t.Fatalf("empty stream State = %+v, %v; want First 1, Last 0", st, err)
+	}
+	for range 5 {
+		if _, err := l.Append(t.Context(), msg("a"), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err = l.State(t.Context())
+	if err != nil || st.First != 3 || st.Last != 5 || st.Msgs != 3 {
+		t.Fatalf("State = %+v, %v; want First 3, Last 5", st, err)
+	}
+	if got := seqs(follow(t, l, 0).await(t, 5)); !slices.Equal(got, []uint64{3, 4, 5}) {
+		t.Fatalf("followed %v", got)
+	}
+	var got []uint64
+	if err := l.Read(t.Context(), []string{"a"}, 1, 5, func(e cluster.Entry) error {
+		got = append(got, e.Seq)
+		return nil
+	}); err != nil || !slices.Equal(got, []uint64{3, 4, 5}) {
+		t.Fatalf("Read = %v, %v", got, err)
+	}
+}
+
+// eventLog is the interface the hub is to declare for its event log, in
+// the hub's own types (see the package doc). The JetStream Log must keep
+// fitting it.
+type eventLog interface {
+	Epoch() string
+	Append(ctx context.Context, m cluster.Message, idempotencyKey string) (seq uint64, err error)
+	Follow(ctx context.Context, after uint64, fn func(cluster.Entry) error) error
+	Read(ctx context.Context, topics []string, after, upto uint64, fn func(cluster.Entry) error) error
+	State(ctx context.Context) (cluster.State, error)
+	Shutdown(ctx context.Context) error
+}
+
+var _ eventLog = (*cluster.Log)(nil)
