@@ -78,7 +78,7 @@ type Log struct {
 // checks that an existing one fits cfg: one that does not is refused with
 // an error wrapping ErrStreamMismatch that names every difference. When
 // NATS cannot be reached within cfg.ConnectTimeout, the error wraps
-// ErrUnavailable. Once open, the connection is kept up by reconnecting
+// ErrUnavailable; when it refuses the credentials, nats.ErrAuthorization. Once open, the connection is kept up by reconnecting
 // forever, with backoff. A nil logger discards.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
@@ -148,7 +148,11 @@ func (l *Log) open(ctx context.Context) error {
 		opts = append(opts, nats.ClientCert(l.cfg.CertFile, l.cfg.KeyFile))
 	}
 	nc, err := nats.Connect(servers, opts...)
-	if err != nil {
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
+		// Refused for who we are: trying again will not help.
+		return fmt.Errorf("connect to %s: %w", redactedURLs(l.cfg), err)
+	case err != nil:
 		return fmt.Errorf("connect to %s: %w: %w", redactedURLs(l.cfg), ErrUnavailable, err)
 	}
 	l.nc = nc

@@ -651,3 +651,31 @@ type eventLog interface {
 }
 
 var _ eventLog = (*cluster.Log)(nil)
+
+// TestCredentials opens on a server that wants a user and password.
+func TestCredentials(t *testing.T) {
+	t.Parallel()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
+		Username: "hubd", Password: "s3cret", NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(waitFor) {
+		t.Fatal("NATS not ready")
+	}
+	cfg := testConfig(srv)
+	cfg.User, cfg.Password = "hubd", "wrong"
+	_, err = cluster.Open(t.Context(), cfg, nil)
+	if !errors.Is(err, nats.ErrAuthorization) || errors.Is(err, cluster.ErrUnavailable) || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("Open with a wrong password = %v; want an authorization error that does not show the password", err)
+	}
+	cfg.Password = "s3cret"
+	l := open(t, cfg)
+	if _, err := l.Append(t.Context(), msg("a"), ""); err != nil {
+		t.Fatal(err)
+	}
+}
