@@ -107,4 +107,3 @@ func killChild(t *testing.T, dir string) {
 		w.Flush()
 	}
 }
-

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -677,5 +678,47 @@ func TestCredentials(t *testing.T) {
 	l := open(t, cfg)
 	if _, err := l.Append(t.Context(), msg("a"), ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCloseStopsGoroutines checks that Close leaves nothing running: the
+// follower, the client's and the embedded server's goroutines. Not
+// parallel, so that other tests' goroutines do not count.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	l, err := cluster.Open(t.Context(), cluster.Config{URLs: cluster.Embedded, DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed := make(chan error, 1)
+	entries := make(chan cluster.Entry, 1)
+	go func() {
+		followed <- l.Follow(context.Background(), 0, func(e cluster.Entry) error {
+			entries <- e
+			return nil
+		})
+	}()
+	if _, err := l.Append(t.Context(), msg("a"), ""); err != nil {
+		t.Fatal(err)
+	}
+	<-entries
+	if err := l.Read(t.Context(), nil, 0, 1, func(cluster.Entry) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-followed; !errors.Is(err, cluster.ErrClosed) {
+		t.Fatalf("Follow = %v", err)
+	}
+	// Some goroutines end just after Close returns (timers fired by the
+	// shutdown); poll, bounded.
+	deadline := time.Now().Add(waitFor)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
