@@ -722,3 +722,13 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEmbeddedListen runs the embedded server with a loopback port, which
+// the Log then connects through.
+func TestEmbeddedListen(t *testing.T) {
+	t.Parallel()
+	l := open(t, cluster.Config{URLs: cluster.Embedded, DataDir: t.TempDir(), EmbeddedListen: "127.0.0.1:0"})
+	if seq, err := l.Append(t.Context(), msg("a"), ""); err != nil || seq != 1 {
+		t.Fatalf("Append = %d, %v", seq, err)
+	}
+}
