@@ -17,8 +17,9 @@
 // What is stored, and where, is described by Message (the payload, with
 // a format version header) and TopicToken (the subjects).
 //
-// The package knows nothing of the hub: the hub is to declare the small
-// interface it needs (append, follow, read, state, epoch), which Log
-// satisfies, so that another engine (Redis Streams, say) could take its
-// place.
+// Log is a hub.EventLog: the hub declares the small interface it needs
+// (append, follow, read, state, epoch) and the types it passes, which this
+// package takes as its own (Message, Entry, State, Stats), so that another
+// engine (Redis Streams, say) could take its place without touching the
+// hub. ErrUnavailable wraps hub.ErrLogUnavailable.
 package cluster

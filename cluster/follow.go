@@ -109,7 +109,7 @@ func (l *Log) followOnce(ctx context.Context, last *uint64, fn func(Entry) error
 		if err != nil {
 			return fatal{fmt.Errorf("follow: message %d: %w", seq, err)}
 		}
-		if err := fn(Entry{Message: m, Seq: seq, Time: meta.Timestamp}); err != nil {
+		if err := fn(Entry{LogMessage: m, Seq: seq, Time: meta.Timestamp}); err != nil {
 			return fatal{err}
 		}
 		*last = seq
@@ -195,7 +195,7 @@ func (l *Log) Read(ctx context.Context, topics []string, after, upto uint64, fn 
 				continue
 			}
 			l.stats.readEntries.Add(1)
-			if err := fn(Entry{Message: m, Seq: seq, Time: meta.Timestamp}); err != nil {
+			if err := fn(Entry{LogMessage: m, Seq: seq, Time: meta.Timestamp}); err != nil {
 				return err
 			}
 		}

@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hubd-dev/hubd/hub"
 )
 
 var (
@@ -25,7 +27,9 @@ var (
 	// that fails with it may still have been stored if the connection
 	// broke after the message left (its ack was lost): retry with the same
 	// idempotency key to have it stored once.
-	ErrUnavailable = errors.New("cluster: NATS unavailable")
+	// It wraps hub.ErrLogUnavailable, so that the hub's callers can tell
+	// it without knowing the engine.
+	ErrUnavailable = fmt.Errorf("cluster: NATS unavailable: %w", hub.ErrLogUnavailable)
 	// ErrClosed is returned by every method of a Log after Close or
 	// Shutdown began.
 	ErrClosed = errors.New("cluster: log closed")
@@ -388,17 +392,15 @@ func checkKey(key string) error {
 	return nil
 }
 
-// State is what the stream holds.
-type State struct {
-	// First is the lowest sequence still stored (Last+1 when the stream
-	// holds nothing): events from First to Last can be read, and a client
-	// that last saw a sequence below First-1 has missed events.
-	First uint64
-	// Last is the highest sequence ever stored.
-	Last uint64
-	// Msgs and Bytes are how much the stream holds.
-	Msgs, Bytes uint64
-}
+// State is what the stream holds: see hub.LogState.
+type State = hub.LogState
+
+// Log is the event log a hub needs (hub.Config.Log), and keeps counters
+// for its metrics.
+var (
+	_ hub.EventLog   = (*Log)(nil)
+	_ hub.LogStatser = (*Log)(nil)
+)
 
 // State asks the stream what it holds.
 func (l *Log) State(ctx context.Context) (State, error) {
@@ -417,31 +419,9 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	return st, nil
 }
 
-// Stats are the Log's counters for metrics, all since Open.
-type Stats struct {
-	// Connected reports whether the NATS connection is up now.
-	Connected bool
-	// Reconnects counts reconnections to NATS.
-	Reconnects uint64
-	// Appends counts acknowledged appends, Duplicates among them those
-	// that JetStream recognised by their idempotency key.
-	Appends, Duplicates uint64
-	// Unavailable counts appends that failed with ErrUnavailable.
-	Unavailable uint64
-	// AppendLatency is the total time acknowledged appends waited for
-	// their acks (divide by Appends for the mean); LastAppendLatency and
-	// MaxAppendLatency are the latest and the longest.
-	AppendLatency, LastAppendLatency, MaxAppendLatency time.Duration
-	// LastSeq is the highest stream sequence this node knows of (from
-	// acks, Follow and State).
-	LastSeq uint64
-	// Followed is the highest sequence Follow delivered, and Pending how
-	// many messages the stream held after it when it was delivered: the
-	// node's lag behind the stream.
-	Followed, Pending uint64
-	// Reads counts Read calls, ReadEntries the entries they delivered.
-	Reads, ReadEntries uint64
-}
+// Stats are the Log's counters for metrics, all since Open: see
+// hub.LogStats for what each means here.
+type Stats = hub.LogStats
 
 type counters struct {
 	appends, duplicates, unavailable atomic.Uint64

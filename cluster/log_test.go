@@ -208,7 +208,7 @@ func TestThreeNodesOneOrder(t *testing.T) {
 			}
 			m := sent[e.Seq]
 			if string(e.Data) != string(m.Data) || !slices.Equal(e.Topics, m.Topics) || e.Private != m.Private {
-				t.Fatalf("node %d seq %d: got %+v, appended %+v", i, e.Seq, e.Message, m)
+				t.Fatalf("node %d seq %d: got %+v, appended %+v", i, e.Seq, e.LogMessage, m)
 			}
 			if e.Time.IsZero() {
 				t.Fatalf("node %d seq %d has no time", i, e.Seq)
@@ -461,7 +461,7 @@ func TestEmbeddedPersists(t *testing.T) {
 	}
 	var got []cluster.Message
 	if err := l.Read(t.Context(), nil, 0, 5, func(e cluster.Entry) error {
-		got = append(got, e.Message)
+		got = append(got, e.LogMessage)
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -4,34 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/hubd-dev/hubd/hub"
 )
 
 // Message is one event to append: ONE stream message, so one sequence
-// number however many topics it names.
-type Message struct {
-	// Topics the event goes to: at least one, none empty. Their order is
-	// kept.
-	Topics []string
-	// Private events reach only the subscribers granted private access to
-	// one of Topics; the log only carries the flag.
-	Private bool
-	// Data is the event exactly as a single hub writes it, WITHOUT its id
-	// line: the hub's encode output ("event: ...\ndata: ...\n\n"). A node
-	// that applies the entry writes "id: EPOCH-SEQ\n" in front, so every
-	// node sends the very bytes a single node would.
-	Data []byte
-}
+// number however many topics it names. It is the hub's type, so that Log
+// is a hub.EventLog: see hub.LogMessage for its fields.
+type Message = hub.LogMessage
 
-// Entry is a stored Message, as Follow and Read deliver it.
-type Entry struct {
-	Message
-	// Seq is the stream sequence: the event's sequence number, the same
-	// on every node.
-	Seq uint64
-	// Time is when the stream stored the message.
-	Time time.Time
-}
+// Entry is a stored Message, as Follow and Read deliver it; Seq is the
+// stream sequence. See hub.LogEntry.
+type Entry = hub.LogEntry
 
 // The message format, version 1.
 //

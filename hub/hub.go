@@ -103,6 +103,13 @@ type Config struct {
 	// hold). Empty leaves the node unnamed, which is fine for a hub on its
 	// own; cmd/hubd always gives one.
 	NodeID string
+	// Log, if set, is the event log the nodes of a cluster share (see
+	// EventLog): event IDs are then the log's epoch and sequences, a
+	// publish is stored in the log and delivered by each node as it
+	// follows the log, and a client's replay older than the history in
+	// memory is read from the log. Nil keeps everything in memory, in this
+	// process. The hub does not close it.
+	Log EventLog
 }
 
 // Validate returns every invalid field of c at once.
@@ -163,6 +170,8 @@ type Hub struct {
 
 	active sync.WaitGroup // open subscriptions
 
+	follow *follower // with Config.Log only; see log.go
+
 	stats counters
 }
 
@@ -192,11 +201,17 @@ func New(cfg Config) (*Hub, error) {
 		clients: make(map[*broadcast.Subscriber]*Subscription),
 		hist:    newHistory(cfg),
 	}
+	if cfg.Log != nil {
+		if err := h.startFollowing(cfg.Log); err != nil {
+			return nil, err
+		}
+	}
 	h.ticker = heartbeat.Start(cfg.Heartbeat, func(time.Time) { h.Beat() })
 	return h, nil
 }
 
-// Epoch returns the prefix of this run's event IDs.
+// Epoch returns the prefix of this run's event IDs: with an event log,
+// the log's epoch, the same on every node.
 func (h *Hub) Epoch() string { return h.epoch }
 
 // NodeID returns the node ID the hub was configured with (Config.NodeID),
@@ -235,17 +250,45 @@ type Published struct {
 // nothing is published and the error names it. Publish never waits for a
 // subscriber: one whose buffer is full is evicted.
 func (h *Hub) Publish(topics []string, events ...sse.Eventer) (Published, error) {
-	return h.publish(topics, false, events)
+	return h.publish(context.Background(), topics, PublishOptions{}, events)
 }
 
 // PublishPrivate publishes as Publish does, but its events reach (live and
 // in replay) only the subscribers that were granted private access to one
 // of topics when they subscribed (see WithPrivate).
 func (h *Hub) PublishPrivate(topics []string, events ...sse.Eventer) (Published, error) {
-	return h.publish(topics, true, events)
+	return h.publish(context.Background(), topics, PublishOptions{Private: true}, events)
 }
 
-func (h *Hub) publish(topics []string, private bool, events []sse.Eventer) (Published, error) {
+// PublishOptions are the options of PublishContext. The zero value
+// publishes as Publish does.
+type PublishOptions struct {
+	// Private publishes as PublishPrivate does.
+	Private bool
+	// IdempotencyKey, with an event log (Config.Log), makes a retry of the
+	// same publish within the log's duplicate window store its events once
+	// and answer the same IDs: event i is stored under the key
+	// IdempotencyKey + "#" + i. Without a log it is ignored.
+	IdempotencyKey string
+}
+
+// PublishContext publishes as Publish does, with options. Without an
+// event log ctx is not used: a publish never waits. With one (Config.Log),
+// each event is stored in the log as one entry (a batch of N events is N
+// entries, which other nodes' events may come between), and
+// PublishContext returns once the log stored them all and this node
+// delivered them, so that the answer's Subscribers count holds and a
+// subscribe to this node after it sees the events. It waits for the log
+// at most until ctx ends; an error wrapping ErrLogUnavailable means the
+// log could not be reached: the events from the one it names on were not
+// stored (retry with the same IdempotencyKey). If this node is slow to
+// deliver stored events, it answers after a few seconds with the IDs and
+// a Subscribers count of 0.
+func (h *Hub) PublishContext(ctx context.Context, topics []string, opts PublishOptions, events ...sse.Eventer) (Published, error) {
+	return h.publish(ctx, topics, opts, events)
+}
+
+func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions, events []sse.Eventer) (Published, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
 		return Published{}, err
@@ -258,6 +301,10 @@ func (h *Hub) publish(topics []string, private bool, events []sse.Eventer) (Publ
 	if err := encode(bufs, events, h.idPre); err != nil {
 		return Published{}, err
 	}
+	if h.follow != nil {
+		return h.publishLog(ctx, topics, opts, bufs)
+	}
+	private := opts.Private
 	out := Published{IDs: make([]string, len(events)), Topics: topics}
 	var res broadcast.Result
 
@@ -524,6 +571,33 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 	}
 
 	h.mu.Lock()
+	var logged logReplay
+	if h.follow != nil && lastEventID != "" && known {
+		// With an event log, the ID may be ahead of this node (another
+		// node delivered it first), or older than the history in memory:
+		// wait for it, or read what memory lacks from the log, and then
+		// take the rest from memory under the lock, as without a log.
+		if last > h.seq {
+			h.mu.Unlock()
+			known = h.awaitSeq(last)
+			h.mu.Lock()
+		}
+		for known && !h.draining {
+			floor := h.floorLocked(topics)
+			if last >= floor {
+				break
+			}
+			h.mu.Unlock()
+			r, err := h.readLog(topics, private, last, floor)
+			if err != nil {
+				return nil, err
+			}
+			logged.frames = append(logged.frames, r.frames...)
+			logged.missed = logged.missed || r.missed
+			last = floor
+			h.mu.Lock()
+		}
+	}
 	defer h.mu.Unlock()
 	if h.draining {
 		return nil, ErrClosed
@@ -551,7 +625,8 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 				sub.Missed = true
 			}
 		}
-		sub.Replay = h.replayLocked(sub.Replay, topics, sub.Private, last)
+		sub.Missed = sub.Missed || logged.missed
+		sub.Replay = h.replayLocked(logged.frames, topics, sub.Private, last)
 		h.stats.replayed.Add(uint64(len(sub.Replay)))
 		if sub.Missed {
 			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
@@ -576,7 +651,9 @@ var missedFrame = func() []byte {
 // Shutdown stops new subscriptions, closes every subscription's channel
 // with ErrShutdown (their handlers then abort the connections so that
 // clients reconnect), stops the heartbeat, and waits until every
-// subscription is closed or ctx ends. Publishes still work while it runs.
+// subscription is closed or ctx ends. Publishes still work while it runs;
+// with an event log they are stored, and Shutdown stops following the
+// log, so that they answer with a Subscribers count of 0.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining = true
@@ -585,6 +662,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	h.ticker.Stop()
+	if err := h.stopFollowing(ctx); err != nil {
+		return err
+	}
 
 	done := make(chan struct{})
 	go func() { // ends when the last subscription closes, even after ctx ends

@@ -80,6 +80,9 @@ func (h *Hub) SaveHistory(w io.Writer) error {
 // and its history, trimmed to cfg's bounds. It reads what this version and
 // the one before wrote, and refuses any other version by number.
 func NewFromHistory(cfg Config, r io.Reader) (*Hub, error) {
+	if cfg.Log != nil {
+		return nil, errors.New("hub: a hub with an event log takes its history from the log, not a snapshot")
+	}
 	var s snapshot
 	if err := gob.NewDecoder(r).Decode(&s); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)

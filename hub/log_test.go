@@ -1,0 +1,210 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/hubd-dev/hubd/cluster"
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// startNATS starts a NATS server with JetStream on a temporary folder, on
+// a loopback port, for the test.
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	return srv
+}
+
+// logHub starts a hub on its own connection to srv's stream.
+func logHub(t *testing.T, srv *server.Server, cfg hub.Config) *hub.Hub {
+	t.Helper()
+	l, err := cluster.Open(t.Context(), cluster.Config{URLs: srv.ClientURL(), ReconnectWait: 20 * time.Millisecond,
+		ReconnectMaxWait: 200 * time.Millisecond, PublishTimeout: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Log = l
+	h, err := hub.New(cfg)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("hub shutdown: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("log close: %v", err)
+		}
+	})
+	if err := h.WaitCaughtUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func elements(s string) sse.Eventer { return sse.PatchElements{Elements: "<p>" + s + "</p>"} }
+
+// next returns the next live frame of sub, failing after a while.
+func next(t *testing.T, sub *hub.Subscription) string {
+	t.Helper()
+	select {
+	case f, ok := <-sub.C():
+		if !ok {
+			t.Fatalf("channel closed: %v", sub.Err())
+		}
+		return string(f.Data)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame")
+	}
+	return ""
+}
+
+// TestLogNodesShareEvents checks that a publish on one hub reaches the
+// subscribers of another through the log, with the same ID and the very
+// bytes a single hub would send, and that the publisher's answer counts
+// its own node's subscribers once the event is applied there.
+func TestLogNodesShareEvents(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	a, b := logHub(t, srv, hub.Config{}), logHub(t, srv, hub.Config{})
+	if a.Epoch() != b.Epoch() {
+		t.Fatalf("epochs %q and %q", a.Epoch(), b.Epoch())
+	}
+	subA, err := a.Subscribe([]string{"news"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subA.Close()
+	subB, err := b.Subscribe([]string{"news"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subB.Close()
+
+	var ids []string
+	for i := range 3 {
+		res, err := b.Publish([]string{"news"}, elements(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Subscribers != 1 {
+			t.Errorf("publish %d offered to %d subscribers of its node, want 1", i, res.Subscribers)
+		}
+		ids = append(ids, res.IDs[0])
+	}
+	for i, id := range ids {
+		want := "id: " + id + "\nevent: datastar-patch-elements\ndata: elements <p>" + fmt.Sprint(i) + "</p>\n\n"
+		if got := next(t, subA); got != want {
+			t.Errorf("node A frame %d = %q, want %q", i, got, want)
+		}
+		if got := next(t, subB); got != want {
+			t.Errorf("node B frame %d = %q, want %q", i, got, want)
+		}
+	}
+	if got, want := a.Stats().LastID, ids[2]; got != want {
+		t.Errorf("node A last ID %s, want %s", got, want)
+	}
+}
+
+// TestLogReplayOlderThanMemory checks that a client whose Last-Event-ID is
+// older than a node's history in memory gets exactly the events after it,
+// the older ones read from the log, without the missed signal, with
+// private events filtered as in memory; and that a node started later
+// catches up with the newest events.
+func TestLogReplayOlderThanMemory(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	a := logHub(t, srv, hub.Config{HistorySize: 2})
+	var ids []string
+	for i := range 6 {
+		publish := a.Publish
+		if i == 2 {
+			publish = a.PublishPrivate
+		}
+		res, err := publish([]string{"t", "u"}, elements(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.IDs[0])
+	}
+	late := logHub(t, srv, hub.Config{HistorySize: 3})
+	if st := late.Stats(); st.HistoryLen != 3 || st.LastID != ids[5] {
+		t.Fatalf("late node holds %d events up to %s, want 3 up to %s", st.HistoryLen, st.LastID, ids[5])
+	}
+	for name, h := range map[string]*hub.Hub{"first": a, "late": late} {
+		for _, private := range []bool{false, true} {
+			var opts []hub.SubscribeOption
+			if private {
+				opts = append(opts, hub.WithPrivate(func(string) bool { return true }))
+			}
+			sub, err := h.Subscribe([]string{"t"}, ids[0], opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.Close()
+			if sub.Missed {
+				t.Errorf("%s private=%v: missed", name, private)
+			}
+			var got []string
+			for _, f := range sub.Replay {
+				got = append(got, strings.SplitN(string(f), "\n", 2)[0])
+			}
+			want := []string{"id: " + ids[1]}
+			if private {
+				want = append(want, "id: "+ids[2])
+			}
+			for _, id := range ids[3:] {
+				want = append(want, "id: "+id)
+			}
+			want = append(want, "id: "+ids[5])
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s private=%v: replay\n%q\nwant\n%q", name, private, got, want)
+			}
+		}
+	}
+}
+
+// TestLogIdempotencyKey checks that the same publish twice with one key is
+// stored once and answers the same IDs, and that another key is another
+// publish.
+func TestLogIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	h := logHub(t, srv, hub.Config{})
+	pub := func(key string) []string {
+		res, err := h.PublishContext(t.Context(), []string{"t"}, hub.PublishOptions{IdempotencyKey: key}, elements("a"), elements("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.IDs
+	}
+	first, again, other := pub("k1"), pub("k1"), pub("k2")
+	if strings.Join(first, ",") != strings.Join(again, ",") {
+		t.Errorf("retry answered %v, first %v", again, first)
+	}
+	if first[1] == other[1] {
+		t.Errorf("another key answered the same IDs %v", other)
+	}
+	if n := h.Stats().HistoryLen; n != 4 {
+		t.Errorf("history holds %d events, want 4", n)
+	}
+}
