@@ -30,6 +30,9 @@ type Stats struct {
 	HistoryLen   int    // events in the history
 	HistoryBytes int64  // encoded size of the history
 	LastID       string // ID of the newest event
+	// Lag is, with an event log that keeps counters, how many events
+	// the log is known to hold beyond the newest one this node applied.
+	Lag uint64
 }
 
 // Stats returns a snapshot of the hub.
@@ -42,7 +45,11 @@ func (h *Hub) Stats() Stats {
 		HistoryBytes: h.hist.bytes,
 		LastID:       h.EventID(h.seq),
 	}
+	applied := h.seq
 	h.mu.Unlock()
+	if ls, ok := h.LogStats(); ok && ls.LastSeq > applied {
+		st.Lag = ls.LastSeq - applied
+	}
 	st.Publishes = h.stats.publishes.Load()
 	st.Events = h.stats.events.Load()
 	st.Deliveries = h.stats.queued.Load()

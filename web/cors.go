@@ -12,7 +12,7 @@ var corsHeaders = strings.Join([]string{
 	"Datastar-Request", "Last-Event-ID", "Content-Type", "Authorization",
 	"Datastar-Selector", "Datastar-Mode", "Datastar-Use-View-Transition", "Datastar-Namespace",
 	"Datastar-Only-If-Missing", "Datastar-Script-Attributes", "Datastar-Keep-Script", "Hubd-Private",
-	"X-Request-ID",
+	"Idempotency-Key", "X-Request-ID",
 }, ", ")
 
 // exposedHeaders are the response headers a cross-origin page may read.

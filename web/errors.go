@@ -63,6 +63,11 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, ""
 	case errors.Is(err, hub.ErrClosed):
 		return http.StatusServiceUnavailable, ""
+	case errors.Is(err, hub.ErrLogUnavailable):
+		// The cluster's event log cannot be reached: nothing of the
+		// request was done that a retry would repeat (a publish's retry
+		// with the same Idempotency-Key is stored once).
+		return http.StatusServiceUnavailable, ""
 	}
 	return http.StatusInternalServerError, ""
 }

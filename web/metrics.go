@@ -13,6 +13,7 @@ type collector struct {
 	descs   map[string]*prometheus.Desc
 	refused refusalCounts
 	refDesc *prometheus.Desc
+	logs    map[string]*prometheus.Desc // with a cluster's event log only
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -32,10 +33,28 @@ var metricHelp = map[string]string{
 	"hubd_written_bytes_total":    "Bytes written to subscribers, before compression.",
 }
 
+// logMetricHelp are the metrics of a hub whose event log keeps counters
+// (hub.LogStatser): a cluster node.
+var logMetricHelp = map[string]string{
+	"hubd_cluster_connected":            "1 while the connection to the cluster's event log (NATS) is up, else 0.",
+	"hubd_cluster_lag_events":           "Events stored in the event log that this node has not applied yet.",
+	"hubd_cluster_appends_total":        "Events the event log acknowledged storing for this node.",
+	"hubd_cluster_append_seconds_total": "Time acknowledged appends waited for their acks; divide by hubd_cluster_appends_total for the mean.",
+	"hubd_cluster_unavailable_total":    "Appends refused because the event log could not be reached (answered 503).",
+	"hubd_cluster_replay_reads_total":   "Reads of older events from the event log for reconnecting subscribers.",
+	"hubd_cluster_replay_entries_total": "Events those reads delivered.",
+}
+
 func newCollector(h *hub.Hub, refused refusalCounts) *collector {
 	c := &collector{hub: h, descs: make(map[string]*prometheus.Desc, len(metricHelp)), refused: refused}
 	for name, help := range metricHelp {
 		c.descs[name] = prometheus.NewDesc(name, help, nil, nil)
+	}
+	if _, ok := h.LogStats(); ok {
+		c.logs = make(map[string]*prometheus.Desc, len(logMetricHelp))
+		for name, help := range logMetricHelp {
+			c.logs[name] = prometheus.NewDesc(name, help, nil, nil)
+		}
 	}
 	c.refDesc = prometheus.NewDesc("hubd_streams_refused_total",
 		"Subscribers turned away for a while, by reason: max-streams, max-streams-per-ip, shutting-down.",
@@ -45,6 +64,9 @@ func newCollector(h *hub.Hub, refused refusalCounts) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
+		ch <- d
+	}
+	for _, d := range c.logs {
 		ch <- d
 	}
 	ch <- c.refDesc
@@ -69,6 +91,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("hubd_heartbeat_pruned_total", st.Pruned)
 	counter("hubd_replayed_events_total", st.Replayed)
 	counter("hubd_written_bytes_total", st.BytesWritten)
+	if ls, ok := c.hub.LogStats(); ok && c.logs != nil {
+		metric := func(name string, t prometheus.ValueType, v float64) {
+			ch <- prometheus.MustNewConstMetric(c.logs[name], t, v)
+		}
+		connected := 0.0
+		if ls.Connected {
+			connected = 1
+		}
+		metric("hubd_cluster_connected", prometheus.GaugeValue, connected)
+		metric("hubd_cluster_lag_events", prometheus.GaugeValue, float64(st.Lag))
+		metric("hubd_cluster_appends_total", prometheus.CounterValue, float64(ls.Appends))
+		metric("hubd_cluster_append_seconds_total", prometheus.CounterValue, ls.AppendLatency.Seconds())
+		metric("hubd_cluster_unavailable_total", prometheus.CounterValue, float64(ls.Unavailable))
+		metric("hubd_cluster_replay_reads_total", prometheus.CounterValue, float64(ls.Reads))
+		metric("hubd_cluster_replay_entries_total", prometheus.CounterValue, float64(ls.ReadEntries))
+	}
 	for _, r := range refusals {
 		ch <- prometheus.MustNewConstMetric(c.refDesc, prometheus.CounterValue, float64(c.refused[r].Load()), r.name)
 	}

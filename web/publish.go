@@ -48,6 +48,10 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		private, err = s.privateOption(r, false)
 	}
+	var key string
+	if err == nil {
+		key, err = idempotencyKey(r)
+	}
 	var ev sse.Eventer
 	if err == nil {
 		ev, err = s.eventFromRequest(w, r)
@@ -59,7 +63,37 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.publish(w, r, topics, private, ev)
+	s.publish(w, r, topics, hub.PublishOptions{Private: private, IdempotencyKey: key}, ev)
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key header a publish may
+// carry, in bytes.
+const MaxIdempotencyKey = 128
+
+// idempotencyKey returns the publish's Idempotency-Key header: 1 to
+// MaxIdempotencyKey printable ASCII characters, or absent. With a cluster,
+// a retry that carries the same key within the event log's duplicate
+// window is stored once and answers the same IDs; a single node ignores
+// it.
+func idempotencyKey(r *http.Request) (string, error) {
+	vs := r.Header.Values("Idempotency-Key")
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", badField("Idempotency-Key", errors.New("given more than once"))
+	}
+	k := vs[0]
+	if k == "" || len(k) > MaxIdempotencyKey {
+		return "", badField("Idempotency-Key", fmt.Errorf("%d bytes; want 1 to %d", len(k), MaxIdempotencyKey))
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < ' ' || k[i] > '~' {
+			return "", badField("Idempotency-Key", fmt.Errorf("byte %#x at %d; want printable ASCII", k[i], i))
+		}
+	}
+	return k, nil
 }
 
 // MaxOptionBytes bounds each option of a publish: a Datastar-* header or
@@ -146,18 +180,14 @@ func (s *Server) admitPublisher(r *http.Request, n int) (publisher, error) {
 	return p, s.rates.allow(p.key, n, time.Now())
 }
 
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, private bool, events ...sse.Eventer) {
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, opts hub.PublishOptions, events ...sse.Eventer) {
 	for _, t := range topics {
 		if hub.Reserved(t) {
 			writeError(w, r, &apiError{Status: http.StatusForbidden, Field: "topic", Msg: fmt.Sprintf("topic %q is reserved for the hub", t)})
 			return
 		}
 	}
-	publish := s.hub.Publish
-	if private {
-		publish = s.hub.PublishPrivate
-	}
-	res, err := publish(topics, events...)
+	res, err := s.hub.PublishContext(r.Context(), topics, opts, events...)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -380,6 +410,11 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	events := make([]sse.Eventer, len(req.Events))
 	for i := range req.Events {
 		ev, err := batchEvent(&req.Events[i], fmt.Sprintf("events[%d]", i))
@@ -397,7 +432,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.publish(w, r, req.Topics, private, events...)
+	s.publish(w, r, req.Topics, hub.PublishOptions{Private: private, IdempotencyKey: key}, events...)
 }
 
 // batchEvent checks one event of a batch, whose fields are named after

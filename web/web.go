@@ -317,6 +317,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 		return
 	}
+	if !s.hub.CaughtUp() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "catching up with the cluster's event log"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
