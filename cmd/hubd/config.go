@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hubd-dev/hubd/auth"
+	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/heartbeat"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
@@ -86,6 +87,30 @@ type config struct {
 	PublishBurst       int
 	Demos              bool
 	HistoryFile        string
+
+	// The cluster's event log (package cluster); Cluster empty: none.
+	Cluster                         string
+	ClusterStream                   string
+	ClusterCreds                    string
+	ClusterUser, ClusterPassword    string
+	ClusterToken                    string
+	ClusterCA                       string
+	ClusterCert, ClusterKey         string
+	ClusterMaxAge                   time.Duration
+	ClusterMaxMsgs, ClusterMaxBytes int64
+	ClusterReplicas                 int
+	DataDir                         string
+}
+
+// clusterConfig is the event log the cluster settings describe.
+func (c *config) clusterConfig() cluster.Config {
+	return cluster.Config{
+		URLs: c.Cluster, Stream: c.ClusterStream, Name: c.NodeID,
+		CredsFile: c.ClusterCreds, User: c.ClusterUser, Password: c.ClusterPassword, Token: c.ClusterToken,
+		CAFile: c.ClusterCA, CertFile: c.ClusterCert, KeyFile: c.ClusterKey,
+		MaxAge: c.ClusterMaxAge, MaxMsgs: c.ClusterMaxMsgs, MaxBytes: c.ClusterMaxBytes, Replicas: c.ClusterReplicas,
+		DataDir: c.DataDir,
+	}
 }
 
 // setting is one configurable value: its name (the flag, the YAML key, and
@@ -318,6 +343,20 @@ var settings = []setting{
 		return nil
 	}},
 	boolSetting("demos", true, "serve the demos under /demo/ and the dashboard's try-it form (only without authorization: they let anyone publish to the demo topics)", func(c *config) *bool { return &c.Demos }),
+	stringSetting("cluster", "", "join a cluster: NATS URLs, comma separated (nats://a:4222,nats://b:4222), whose JetStream keeps the event log every node shares; or embedded: run NATS inside hubd, storing in data-dir (empty: no cluster, history in memory)", func(c *config) *string { return &c.Cluster }),
+	stringSetting("cluster-stream", cluster.DefaultStream, "name of the JetStream stream that holds the events; created when missing, checked against the cluster-max-* and cluster-replicas settings when it exists", func(c *config) *string { return &c.ClusterStream }),
+	stringSetting("cluster-creds", "", "NATS credentials file (JWT and seed)", func(c *config) *string { return &c.ClusterCreds }),
+	stringSetting("cluster-user", "", "NATS user name, with cluster-password", func(c *config) *string { return &c.ClusterUser }),
+	stringSetting("cluster-password", "", "NATS password of cluster-user", func(c *config) *string { return &c.ClusterPassword }),
+	stringSetting("cluster-token", "", "NATS authentication token", func(c *config) *string { return &c.ClusterToken }),
+	stringSetting("cluster-ca", "", "CA file (PEM) that verifies the NATS servers (empty: the system's roots)", func(c *config) *string { return &c.ClusterCA }),
+	stringSetting("cluster-cert", "", "client certificate file (PEM) for NATS, with cluster-key", func(c *config) *string { return &c.ClusterCert }),
+	stringSetting("cluster-key", "", "client private key file (PEM) for cluster-cert", func(c *config) *string { return &c.ClusterKey }),
+	durationSetting("cluster-max-age", cluster.DefaultMaxAge, "how long the stream keeps an event; older ones can no longer be replayed", func(c *config) *time.Duration { return &c.ClusterMaxAge }),
+	int64Setting("cluster-max-msgs", cluster.DefaultMaxMsgs, "events the stream keeps at most; past it the oldest go", func(c *config) *int64 { return &c.ClusterMaxMsgs }),
+	int64Setting("cluster-max-bytes", cluster.DefaultMaxBytes, "bytes the stream keeps at most; past it the oldest events go", func(c *config) *int64 { return &c.ClusterMaxBytes }),
+	intSetting("cluster-replicas", cluster.DefaultReplicas, "NATS servers that store each event: 1, or 3 with a NATS cluster of three or more", func(c *config) *int { return &c.ClusterReplicas }, 1),
+	stringSetting("data-dir", "", "folder where cluster: embedded stores the event log; events acknowledged to publishers survive a crash", func(c *config) *string { return &c.DataDir }),
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
 	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
 	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),
@@ -430,6 +469,16 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 	}
 	if c.JWTSecret != "" && c.JWTSecretFile != "" {
 		errs = append(errs, errors.New("jwt-secret and jwt-secret-file: give one or neither"))
+	}
+	if c.Cluster != "" {
+		if err := c.clusterConfig().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.HistoryFile != "" {
+			errs = append(errs, fmt.Errorf("history-file %q and cluster %q: give one or neither (a cluster keeps its history in the event log)", c.HistoryFile, c.Cluster))
+		}
+	} else if c.DataDir != "" {
+		errs = append(errs, fmt.Errorf("data-dir %q: applies to cluster: embedded only", c.DataDir))
 	}
 	if c.NodeID == "" {
 		id, err := uuid.NewV7()

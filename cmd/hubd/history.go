@@ -29,7 +29,10 @@ func startHub(cfg *config, hc hub.Config, log *slog.Logger) (*hub.Hub, error) {
 		log.Info("no saved history: starting with an empty one", "file", cfg.HistoryFile)
 	}
 	h, err := hub.New(hc)
-	if err != nil {
+	switch {
+	case err != nil && hc.Log != nil:
+		return nil, err // the event log's state could not be read
+	case err != nil:
 		return nil, &configError{err}
 	}
 	return h, nil

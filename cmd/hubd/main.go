@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/hubd-dev/hubd/auth"
+	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
 )
@@ -78,13 +79,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &configError{err}
 	}
 
+	// The event log, with cluster: opened before the hub, which follows
+	// it, and closed after the hub (run's deferred calls come after
+	// shutdown).
+	var evlog hub.EventLog
+	if cfg.Cluster != "" {
+		l, err := cluster.Open(ctx, cfg.clusterConfig(), log)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		defer func() {
+			if err := l.Close(); err != nil {
+				log.Error("close the cluster's event log", "err", err)
+			}
+		}()
+		evlog = l
+	}
+
 	historySize := cfg.HistorySize
 	if historySize <= 0 {
 		historySize = -1 // none
 	}
 	h, err := startHub(cfg, hub.Config{
 		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, HistoryPerTopic: cfg.HistoryPerTopic, ClientBuffer: cfg.ClientBuffer,
-		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID,
+		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID, Log: evlog,
 	}, log)
 	if err != nil {
 		return err
@@ -163,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logOrigins(log, cfg.AllowedOrigins)
 	fmt.Fprintf(stdout, "hubd %s listening on %s\n", version, url)
 	log.Info("hubd started", "version", version, "node_id", h.NodeID(), "url", url, "history_size", cfg.HistorySize, "history_per_topic", cfg.HistoryPerTopic,
-		"heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams)
+		"heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams, "cluster", cfg.Cluster, "epoch", h.Epoch())
 
 	if cfg.Demos && authz.Enabled() {
 		log.Info("demos off: with authorization on they would let anyone publish to the demo topics")
