@@ -24,7 +24,7 @@ type Stats struct {
 	Events       uint64 // events published
 	Deliveries   uint64 // frames queued for subscribers
 	Evictions    uint64 // subscribers evicted for a full buffer
-	Pruned       uint64 // subscribers whose write failed or timed out
+	Pruned       uint64 // subscribers dropped because they were gone: a write failed or timed out, or the client hung up
 	Replayed     uint64 // events replayed from history
 	BytesWritten uint64 // bytes written to subscribers
 	HistoryLen   int    // events in the history
@@ -91,6 +91,6 @@ func (h *Hub) Topics(limit int) []TopicInfo {
 // RecordWrite counts bytes written to a subscriber; the HTTP layer calls it.
 func (h *Hub) RecordWrite(n int) { h.stats.written.Add(uint64(n)) }
 
-// RecordPrune counts a subscriber dropped because a write to it failed or
-// timed out; the HTTP layer calls it.
+// RecordPrune counts a subscriber dropped because it was gone (a write to
+// it failed or timed out, or it hung up); the HTTP layer calls it.
 func (h *Hub) RecordPrune() { h.stats.pruned.Add(1) }

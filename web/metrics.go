@@ -28,7 +28,7 @@ var metricHelp = map[string]string{
 	"hubd_events_total":           "Events published.",
 	"hubd_deliveries_total":       "Frames queued for subscribers.",
 	"hubd_evictions_total":        "Subscribers evicted because their buffer was full.",
-	"hubd_heartbeat_pruned_total": "Subscribers dropped because a write (such as a heartbeat) failed or timed out.",
+	"hubd_heartbeat_pruned_total": "Subscribers dropped because they were gone: a write (such as a heartbeat) failed or timed out, or the client hung up.",
 	"hubd_replayed_events_total":  "Events replayed from history to reconnecting subscribers.",
 	"hubd_written_bytes_total":    "Bytes written to subscribers, before compression.",
 }

@@ -160,8 +160,8 @@ func TestRefusedStreams(t *testing.T) {
 // admitted tries to open a stream at path, as a client that keeps
 // retrying a refusal would, until one is let in and gets its cursor frame;
 // it returns that stream, open. A slot comes back only after its stream
-// has ended, which a hijacked stream notices at its next write, so the
-// first tries may be refused.
+// has ended, which a hijacked stream notices when its client hangs up (on
+// Linux) or at its next write, so the first tries may be refused.
 func admitted(t testing.TB, srv *httptest.Server, path string) *sseClient {
 	t.Helper()
 	var in *sseClient
