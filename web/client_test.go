@@ -160,7 +160,7 @@ func newServer(t testing.TB, hc hub.Config, wc web.Config) (*httptest.Server, *h
 	return newTestServer(t, s, h), h
 }
 
-// newAPI makes a hub and its HTTP surface.
+// newAPI makes a hub and its HTTP surface, closed at the end of the test.
 func newAPI(t testing.TB, hc hub.Config, wc web.Config) (*hub.Hub, *web.Server) {
 	t.Helper()
 	h, err := hub.New(hc)
@@ -171,6 +171,9 @@ func newAPI(t testing.TB, hc hub.Config, wc web.Config) (*hub.Hub, *web.Server) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before the test server's cleanup, so it runs after it:
+	// the hang-up watcher and the log summaries stop once nothing serves.
+	t.Cleanup(func() { s.Close() })
 	return h, s
 }
 
