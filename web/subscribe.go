@@ -283,13 +283,7 @@ func drain(c <-chan *broadcast.Frame, frames *[][]byte) bool {
 // write sends frames with one flush; false means the client is gone.
 func (s *Server) write(o *openStream, frames [][]byte) bool {
 	if err := o.stream.SendFrames(frames...); err != nil {
-		if o.end() {
-			s.hub.RecordPrune()
-			s.limits.release(o.ip)
-		}
-		if ctx := o.r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
-			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
-		}
+		s.dropped(o, err)
 		return false
 	}
 	n := 0
@@ -298,6 +292,23 @@ func (s *Server) write(o *openStream, frames [][]byte) bool {
 	}
 	s.hub.RecordWrite(n)
 	return true
+}
+
+// dropped ends a stream whose write failed: the client is gone. It is
+// kept out of write so that write's frame stays small: every delivery and
+// heartbeat runs write at the bottom of a stream's stack, and a stack that
+// grows past 4 KiB there stays at 8 KiB while the stream idles (make
+// bench-idle: 15.1 against 21.5 KiB per connection after a heartbeat).
+//
+//go:noinline
+func (s *Server) dropped(o *openStream, err error) {
+	if o.end() {
+		s.hub.RecordPrune()
+		s.limits.release(o.ip)
+	}
+	if ctx := o.r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
+	}
 }
 
 // abort ends the response with an error the client notices, so that it
