@@ -182,6 +182,14 @@ func newAPI(t testing.TB, hc hub.Config, wc web.Config) (*hub.Hub, *web.Server) 
 func newTestServer(t testing.TB, handler http.Handler, h *hub.Hub) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(handler)
+	stopAtEnd(t, h, srv)
+	srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = 100
+	return srv
+}
+
+// stopAtEnd shuts h down, which aborts its streams, and then closes srv,
+// at the end of the test.
+func stopAtEnd(t testing.TB, h *hub.Hub, srv *httptest.Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -190,8 +198,6 @@ func newTestServer(t testing.TB, handler http.Handler, h *hub.Hub) *httptest.Ser
 		}
 		srv.Close()
 	})
-	srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = 100
-	return srv
 }
 
 // publishResult is the JSON answer to a publish.

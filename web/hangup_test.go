@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -102,17 +101,7 @@ func newHangupServer(t *testing.T, useTLS bool, wc web.Config) (*httptest.Server
 	} else {
 		srv.Start()
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("hub shutdown: %v", err)
-		}
-		srv.Close()
-		if err := s.Close(); err != nil {
-			t.Errorf("web server close: %v", err)
-		}
-	})
+	stopAtEnd(t, h, srv)
 	return srv, h, s
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
@@ -75,14 +74,7 @@ func TestClientGoneBeforeHeadersIsNoError(t *testing.T) {
 			srv := httptest.NewUnstartedServer(late)
 			srv.EnableHTTP2 = tc.http2
 			srv.StartTLS()
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := h.Shutdown(ctx); err != nil {
-					t.Errorf("hub shutdown: %v", err)
-				}
-				srv.Close()
-			})
+			stopAtEnd(t, h, srv)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/topics/late", nil)

@@ -28,14 +28,7 @@ func newH2Server(t testing.TB, hc hub.Config, wc web.Config) (*httptest.Server, 
 	srv := httptest.NewUnstartedServer(s)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("hub shutdown: %v", err)
-		}
-		srv.Close()
-	})
+	stopAtEnd(t, h, srv)
 	return srv, h
 }
 
