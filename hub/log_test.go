@@ -298,3 +298,44 @@ func (c *countingLog) Follow(ctx context.Context, after uint64, fn func(hub.LogE
 	defer c.following.Add(-1)
 	return c.Log.Follow(ctx, after, fn)
 }
+
+// TestLogMissedBeyondRetention checks that a client whose Last-Event-ID is
+// older than the log still holds (its limits removed the events after it)
+// gets the missed signal, then every event the log and memory hold.
+func TestLogMissedBeyondRetention(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	l, err := cluster.Open(t.Context(), cluster.Config{URLs: srv.ClientURL(), MaxMsgs: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h, err := hub.New(hub.Config{Log: l, HistorySize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(context.Background())
+	var ids []string
+	for i := range 6 {
+		res, err := h.Publish([]string{"t"}, elements(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.IDs[0])
+	}
+	sub, err := h.Subscribe([]string{"t"}, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if !sub.Missed || len(sub.Replay) == 0 || !strings.Contains(string(sub.Replay[0]), hub.MissedSignal) {
+		t.Fatalf("missed %v, replay %q: want the missed signal first", sub.Missed, sub.Replay)
+	}
+	var got []string
+	for _, f := range sub.Replay[1 : len(sub.Replay)-1] {
+		got = append(got, strings.TrimPrefix(strings.SplitN(string(f), "\n", 2)[0], "id: "))
+	}
+	if !slices.Equal(got, ids[3:]) {
+		t.Fatalf("replay %v, want what the log holds: %v", got, ids[3:])
+	}
+}
