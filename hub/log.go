@@ -306,18 +306,21 @@ func (h *Hub) awaitApplied(ctx context.Context, seq uint64) (ok bool) {
 }
 
 // CaughtUp reports whether the hub has applied every event its log held
-// when it started (always true without a log). A node that has not is
-// not ready to serve: its subscribers would wait for their replay.
+// when it started and still follows the log (always true without a log).
+// A node that has not is not ready to serve: its subscribers would wait
+// for their replay, or never get new events.
 func (h *Hub) CaughtUp() bool {
 	if h.follow == nil {
 		return true
 	}
 	select {
 	case <-h.follow.caughtUp:
-		return true
 	default:
 		return false
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.follow.err == nil
 }
 
 // WaitCaughtUp waits until CaughtUp or ctx ends, and returns ctx.Err() in

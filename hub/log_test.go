@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/hub"
@@ -337,5 +340,45 @@ func TestLogMissedBeyondRetention(t *testing.T) {
 	}
 	if !slices.Equal(got, ids[3:]) {
 		t.Fatalf("replay %v, want what the log holds: %v", got, ids[3:])
+	}
+}
+
+// TestLogUnreadableEntryStopsReadiness checks that a node whose follower
+// meets an entry it cannot read (written by a newer hubd, say) stops
+// counting as caught up, so that /readyz takes it out of service, and
+// that its publishes still answer instead of waiting.
+func TestLogUnreadableEntryStopsReadiness(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	h := logHub(t, srv, hub.Config{})
+	if !h.CaughtUp() {
+		t.Fatal("not caught up on an empty log")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &nats.Msg{Subject: cluster.DefaultSubjectPrefix + ".x", Header: nats.Header{"Hubd-Format": {"99"}}, Data: []byte("?")}
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.CaughtUp() {
+		if time.Now().After(deadline) {
+			t.Fatal("still caught up after an unreadable entry")
+		}
+		runtime.Gosched()
+	}
+	start := time.Now()
+	if _, err := h.Publish([]string{"t"}, elements("after")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("publish took %v with the follower stopped", d)
 	}
 }
