@@ -3,6 +3,12 @@
 // history and offered to every subscriber of its topics without blocking. A
 // subscribe registers the client and takes its replay from history in one
 // atomic step, so that nothing published meanwhile is lost or repeated.
+//
+// With an event log (Config.Log, an EventLog such as package cluster's),
+// several hubs behave as one: a publish is stored in the log, each hub
+// follows the log and delivers its events exactly as above, in the log's
+// order, and event IDs are the log's, so that they mean the same on every
+// hub. Without one, everything stays in memory.
 package hub
 
 import (
@@ -547,6 +553,15 @@ func (s *Subscription) Close() {
 // client of several topics is also told so when one of them dropped an
 // event that another of them still holds and replays: the marks are kept
 // per topic, and err on the side of telling.
+//
+// With an event log (Config.Log), an ID of the log's epoch that is older
+// than the history in memory is not a gap: the events between it and the
+// history are read from the log (outside the lock, so that publishes go
+// on), and only an ID older than the log still holds gets the
+// MissedSignal, then what the log and the history hold. An ID ahead of
+// this hub (another hub delivered it first) is waited for. Subscribe then
+// fails with an error wrapping ErrLogUnavailable if the log cannot be
+// read within a few seconds.
 func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
