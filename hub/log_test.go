@@ -21,7 +21,7 @@ import (
 
 // startNATS starts a NATS server with JetStream on a temporary folder, on
 // a loopback port, for the test.
-func startNATS(t *testing.T) *server.Server {
+func startNATS(t testing.TB) *server.Server {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
 		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
@@ -218,9 +218,19 @@ func TestLogIdempotencyKey(t *testing.T) {
 // embedded JetStream (file storage, fsync as JetStream does by default):
 // encode, append and ack, then this node's follower applying it, with one
 // subscriber drained alongside. ns/op is the publish latency, one at a
-// time; p50 and p99 are reported too.
+// time; p50 and p99 are reported too. "embedded" reaches its server in
+// process; "tcp" a NATS server over loopback TCP, as a cluster node does.
 func BenchmarkPublishLog(b *testing.B) {
-	l, err := cluster.Open(b.Context(), cluster.Config{URLs: cluster.Embedded, DataDir: b.TempDir()}, nil)
+	b.Run("embedded", func(b *testing.B) {
+		benchmarkPublishLog(b, cluster.Config{URLs: cluster.Embedded, DataDir: b.TempDir()})
+	})
+	b.Run("tcp", func(b *testing.B) {
+		benchmarkPublishLog(b, cluster.Config{URLs: startNATS(b).ClientURL()})
+	})
+}
+
+func benchmarkPublishLog(b *testing.B, cfg cluster.Config) {
+	l, err := cluster.Open(b.Context(), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
