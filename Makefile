@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all run build test chromium unit fuzz check fmt vet staticcheck bench clean \
-	bench-idle bench-fanout bench-fanout-max bench-topics bench-burst bench-load
+	bench-idle bench-fanout bench-fanout-max bench-topics bench-burst bench-load cluster
 
 all: build
 
@@ -20,6 +20,11 @@ build:
 ## run: build and start hubd with its embedded defaults on $(ADDR)
 run: build
 	./bin/hubd -addr $(ADDR)
+
+## cluster: a local cluster in the foreground (scripts/cluster.sh): NATS with JetStream on
+## 127.0.0.1:4222 and three hubd nodes on 127.0.0.1:8081-8083, storing in .cluster/; Ctrl-C stops all
+cluster:
+	scripts/cluster.sh
 
 ## test: vet, every test with the race detector, and a short run of every fuzz target
 test: chromium vet unit fuzz
