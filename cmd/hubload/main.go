@@ -6,9 +6,18 @@
 // Subscribers are spread over loopback source addresses (127.0.0.2, ...)
 // and, with -workers, over several processes, because one process may hold
 // only so many open files. Every run ends by itself, and traffic goes only
-// to the hub URL given, which must be a loopback address.
+// to the hub URLs given, which must be loopback addresses.
+//
+// Given several URLs (the nodes of a cluster), hubload spreads both the
+// subscribers and the publishes of every topic over all of them, so that
+// most events are published on one node and received on the others; loss,
+// repeats and latency are counted end to end, whichever node delivered.
+// Memory and CPU are then summed over every hub process (-hub-pid takes a
+// list), and the NATS server's are reported beside them (-nats-pid).
 //
 //	hubload -url http://127.0.0.1:8080 -subscribers 10000 -rate 20 -duration 60s -hub-pid 1234
+//	hubload -url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 \
+//		-hub-pid 11,12,13 -nats-pid 10 -subscribers 9000 -rate 5 -duration 30s
 package main
 
 import (
@@ -23,6 +32,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,7 +49,8 @@ func main() {
 
 // options are hubload's flags; workers get the same ones plus their share.
 type options struct {
-	URL         string
+	URL         string // as given: one URL, or several separated by commas
+	URLs        []*url.URL
 	Scenario    string
 	Subscribers int
 	Workers     int
@@ -52,7 +65,8 @@ type options struct {
 	Publishers  int
 	Size        int
 	Drain       time.Duration
-	HubPID      int
+	HubPIDs     pidList
+	NATSPID     int
 	JSON        bool
 	NoPublish   bool
 
@@ -63,7 +77,7 @@ type options struct {
 func parseOptions(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("hubload", flag.ContinueOnError)
-	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
+	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "hub base URL, or the nodes' URLs separated by commas, over which subscribers and publishes are spread (loopback only)")
 	fs.StringVar(&o.Scenario, "scenario", "custom", "name printed in the report")
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "subscribers to hold open")
 	fs.IntVar(&o.Workers, "workers", 1, "worker processes to spread subscribers over (each may hold ~19,000)")
@@ -78,7 +92,8 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.Publishers, "publishers", 1, "concurrent publishers, each waiting for every answer")
 	fs.IntVar(&o.Size, "size", 256, "payload size in bytes")
 	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "longest wait for the last deliveries after publishing")
-	fs.IntVar(&o.HubPID, "hub-pid", 0, "hub process ID, to read its RSS and CPU from /proc (else from /metrics)")
+	fs.Var(&o.HubPIDs, "hub-pid", "hub process IDs, comma separated or repeated, to read and sum their RSS and CPU from /proc (else summed from each URL's /metrics)")
+	fs.IntVar(&o.NATSPID, "nats-pid", 0, "NATS server process ID, to report its RSS and CPU from /proc beside the hubs'")
 	fs.BoolVar(&o.JSON, "json", false, "print only the JSON result line")
 	fs.BoolVar(&o.NoPublish, "no-publish", false, "only hold the subscribers (for -hold), publish nothing")
 	fs.BoolVar(&o.worker, "worker", false, "internal: run as a worker")
@@ -87,12 +102,21 @@ func parseOptions(args []string) (*options, error) {
 		return nil, err
 	}
 	var errs []error
-	u, err := url.Parse(o.URL)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("-url %q: %v", o.URL, err))
-	case u.Scheme != "http" || !isLoopback(u.Host):
-		errs = append(errs, fmt.Errorf("-url %q: must be http:// on a loopback address", o.URL))
+	for raw := range strings.SplitSeq(o.URL, ",") {
+		raw = strings.TrimSpace(raw)
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("-url %q: %v", raw, err))
+		case u.Scheme != "http" || !isLoopback(u.Host):
+			errs = append(errs, fmt.Errorf("-url %q: must be http:// on a loopback address", raw))
+		default:
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			o.URLs = append(o.URLs, u)
+		}
+	}
+	if o.NATSPID < 0 {
+		errs = append(errs, fmt.Errorf("-nats-pid %d: must be a process ID", o.NATSPID))
 	}
 	if o.Subscribers < 0 || o.Workers < 1 || o.Topics < 1 || o.Publishers < 1 || o.Size < 32 || o.Ramp < 1 {
 		errs = append(errs, errors.New("-subscribers >= 0, -workers, -topics, -publishers, -ramp >= 1 and -size >= 32 are required"))
@@ -133,6 +157,7 @@ func raiseFileLimit() {
 type (
 	readyMsg struct {
 		Connected int    `json:"connected"`
+		PerNode   []int  `json:"per_node"` // connected, by index in -url
 		Failed    int    `json:"failed"`
 		Err       string `json:"err,omitempty"`
 	}
@@ -160,25 +185,57 @@ func expectedFor(published, topics, t int) uint64 {
 	return uint64(n)
 }
 
+// nodeFor returns which of nodes the i-th subscriber (or publish) of a run
+// goes to. Item i belongs to topic i mod topics and is that topic's
+// (i / topics)-th; consecutive items of one topic go to consecutive
+// nodes, so every topic has subscribers and publishes on every node, even
+// when topics and nodes share a factor.
+func nodeFor(i, topics, nodes int) int { return (i / max(topics, 1)) % max(nodes, 1) }
+
+// pidList is a flag of process IDs, comma separated or repeated, each
+// kept once.
+type pidList []int
+
+func (p *pidList) String() string {
+	parts := make([]string, len(*p))
+	for i, pid := range *p {
+		parts[i] = strconv.Itoa(pid)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *pidList) Set(v string) error {
+	for f := range strings.SplitSeq(v, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("%q is not a process ID", f)
+		}
+		if !slices.Contains(*p, pid) {
+			*p = append(*p, pid)
+		}
+	}
+	return nil
+}
+
 // runWorker holds subscribers [first, first+subscribers), says when they
 // are all connected, waits for the number of publishes, then reports what
 // its subscribers received.
 func runWorker(ctx context.Context, o *options, stdin io.Reader, stdout io.Writer) error {
-	target, _ := url.Parse(o.URL) // validated
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	subs := make([]*subscriber, o.Subscribers)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	ready := readyMsg{}
+	ready := readyMsg{PerNode: make([]int, len(o.URLs))}
 	var connWG sync.WaitGroup
 	interval := time.Second / time.Duration(o.Ramp)
 	start := time.Now()
 	for i := range subs {
 		idx := o.first + i
+		node := nodeFor(idx, o.Topics, len(o.URLs))
 		subs[i] = &subscriber{
 			topic: topicFor(o.Prefix, idx, o.Topics), local: sourceIP(idx, o.SourceIPs),
-			target: target, bufSize: o.Size + 1024,
+			target: o.URLs[node], bufSize: o.Size + 1024,
 		}
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
@@ -194,6 +251,7 @@ func runWorker(ctx context.Context, o *options, stdin io.Reader, stdout io.Write
 					}
 				} else {
 					ready.Connected++
+					ready.PerNode[node]++
 				}
 				mu.Unlock()
 				connWG.Done()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ type report struct {
 	Connected       int     `json:"connected"`
 	Failed          int     `json:"failed"`
 	Topics          int     `json:"topics"`
+	Nodes           int     `json:"nodes"`
+	NodeSubscribers []int   `json:"node_subscribers"` // connected, by index in -url
+	NodePublishes   []int   `json:"node_publishes"`   // acknowledged, by index in -url
 	Published       int     `json:"published"`
 	PublishErrors   int64   `json:"publish_errors"`
 	PublishSeconds  float64 `json:"publish_seconds"`
@@ -46,17 +50,21 @@ type report struct {
 	HubRSSHeldKB    float64 `json:"hub_rss_held_per_conn_kib,omitempty"`
 	HubCPUCores     float64 `json:"hub_cpu_cores"`
 	HubSource       string  `json:"hub_source"`
+	HubProcesses    int     `json:"hub_processes"` // how many hub processes (or /metrics endpoints) the figures sum
+	NATSRSSMiB      float64 `json:"nats_rss_end_mib,omitempty"`
+	NATSCPUCores    float64 `json:"nats_cpu_cores,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runParent(ctx context.Context, o *options, stdout io.Writer) error {
-	rep := report{Scenario: o.Scenario, Subscribers: o.Subscribers, Topics: o.Topics}
+	rep := report{Scenario: o.Scenario, Subscribers: o.Subscribers, Topics: o.Topics, Nodes: len(o.URLs),
+		NodeSubscribers: make([]int, len(o.URLs))}
 	before, err := sampleHub(o)
 	if err != nil {
 		return fmt.Errorf("read hub usage: %w", err)
 	}
-	rep.HubSource = before.source
+	rep.HubSource, rep.HubProcesses = before.source, before.procs
 	rep.HubRSSBeforeMiB = float64(before.rss) / (1 << 20)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -72,6 +80,11 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 	}
 	for _, p := range procs {
 		rep.Connected += p.ready.Connected
+		for i, n := range p.ready.PerNode {
+			if i < len(rep.NodeSubscribers) {
+				rep.NodeSubscribers[i] += n
+			}
+		}
 		rep.Failed += p.ready.Failed
 		if p.ready.Err != "" {
 			fmt.Fprintln(os.Stderr, "hubload: a subscriber failed:", p.ready.Err)
@@ -105,13 +118,22 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	natsStart, err := sampleNATS(o)
+	if err != nil {
+		return err
+	}
 	var pubLat histogram
 	var published int
 	var pubErrs atomic.Int64
+	rep.NodePublishes = make([]int, len(o.URLs))
 	if !o.NoPublish {
-		published, pubLat = publish(ctx, o, &pubErrs)
+		published, pubLat = publish(ctx, o, &pubErrs, rep.NodePublishes)
 	}
 	end, err := sampleHub(o)
+	if err != nil {
+		return err
+	}
+	natsEnd, err := sampleNATS(o)
 	if err != nil {
 		return err
 	}
@@ -122,7 +144,11 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 	if elapsed > 0 {
 		rep.PublishesPerSec = float64(published) / elapsed
 		rep.HubCPUCores = (end.cpu - start.cpu) / elapsed
+		if o.NATSPID > 0 {
+			rep.NATSCPUCores = (natsEnd.cpu - natsStart.cpu) / elapsed
+		}
 	}
+	rep.NATSRSSMiB = float64(natsEnd.rss) / (1 << 20)
 
 	var lat histogram
 	fin, _ := json.Marshal(finishMsg{Published: published})
@@ -160,7 +186,11 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 
 func printSummary(w io.Writer, r *report) {
 	fmt.Fprintf(w, "scenario %s: %d/%d subscribers connected (%d failed) over %d topics\n", r.Scenario, r.Connected, r.Subscribers, r.Failed, r.Topics)
-	fmt.Fprintf(w, "  hub RSS %.1f MiB before, %.1f MiB connected: %.2f KiB per connection (%s)\n", r.HubRSSBeforeMiB, r.HubRSSMiB, r.HubRSSPerConnKB, r.HubSource)
+	if r.Nodes > 1 {
+		fmt.Fprintf(w, "  %d nodes: subscribers per node %v, publishes per node %v\n", r.Nodes, r.NodeSubscribers, r.NodePublishes)
+	}
+	fmt.Fprintf(w, "  hub RSS %.1f MiB before, %.1f MiB connected: %.2f KiB per connection (%s, summed over %d)\n",
+		r.HubRSSBeforeMiB, r.HubRSSMiB, r.HubRSSPerConnKB, r.HubSource, r.HubProcesses)
 	if r.HubRSSHeldMiB > 0 {
 		fmt.Fprintf(w, "  hub RSS %.1f MiB after the hold: %.2f KiB per connection\n", r.HubRSSHeldMiB, r.HubRSSHeldKB)
 	}
@@ -172,11 +202,15 @@ func printSummary(w io.Writer, r *report) {
 		fmt.Fprintf(w, "  latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; hub CPU %.2f cores\n",
 			r.LatP50Ms, r.LatP99Ms, r.LatP999Ms, r.LatMaxMs, r.HubCPUCores)
 	}
+	if r.NATSRSSMiB > 0 {
+		fmt.Fprintf(w, "  NATS server RSS %.1f MiB at the end, CPU %.2f cores while publishing\n", r.NATSRSSMiB, r.NATSCPUCores)
+	}
 }
 
 // publish runs the publishers and returns how many publishes succeeded and
-// their round-trip times.
-func publish(ctx context.Context, o *options, errs *atomic.Int64) (int, histogram) {
+// their round-trip times. Publish i goes to the node nodeFor names; perNode
+// counts the successes by node.
+func publish(ctx context.Context, o *options, errs *atomic.Int64, perNode []int) (int, histogram) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Publishers}, Timeout: 30 * time.Second}
 	var next atomic.Int64
 	var done atomic.Int64
@@ -206,7 +240,8 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64) (int, histogra
 				body.Reset()
 				t0 := time.Now()
 				fmt.Fprintf(&body, `{"t":%d,"s":%d,"p":"%s"}`, t0.UnixNano(), seq, pad)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.URL+"/topics/"+topicName(o.Prefix, topic), bytes.NewReader(body.Bytes()))
+				node := nodeFor(int(i), o.Topics, len(o.URLs))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.URLs[node].String()+"/topics/"+topicName(o.Prefix, topic), bytes.NewReader(body.Bytes()))
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
@@ -221,6 +256,9 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64) (int, histogra
 				}
 				local.record(time.Since(t0))
 				done.Add(1)
+				mu.Lock()
+				perNode[node]++
+				mu.Unlock()
 			}
 		})
 	}
@@ -228,65 +266,106 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64) (int, histogra
 	return int(done.Load()), rtt
 }
 
-// usage is the hub's resident memory and CPU time at one moment.
+// usage is the resident memory and CPU time of one or more processes at
+// one moment, summed.
 type usage struct {
 	at     time.Time
 	rss    int64   // bytes
 	cpu    float64 // seconds
+	procs  int     // processes (or /metrics endpoints) summed
 	source string
 }
 
-// sampleHub reads the hub's usage from /proc when its PID is known, else
-// from its Prometheus metrics.
+// sampleHub sums the usage of every hub: from /proc when their PIDs are
+// known, else from each URL's Prometheus metrics.
 func sampleHub(o *options) (usage, error) {
-	u := usage{at: time.Now()}
-	if o.HubPID > 0 {
-		u.source = "/proc"
-		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.HubPID))
-		if err != nil {
-			return u, err
-		}
-		for line := range strings.SplitSeq(string(status), "\n") {
-			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				u.rss = kb * 1024
-			}
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", o.HubPID))
-		if err != nil {
-			return u, err
-		}
-		// Fields after the command name, which is in parentheses.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 12 {
-			ut, _ := strconv.ParseFloat(fields[11], 64)
-			st, _ := strconv.ParseFloat(fields[12], 64)
-			u.cpu = (ut + st) / 100 // clock ticks; USER_HZ is 100 on Linux
-		}
-		return u, nil
+	if len(o.HubPIDs) > 0 {
+		return sampleProcs(o.HubPIDs)
 	}
-	u.source = "/metrics"
-	resp, err := http.Get(o.URL + "/metrics")
+	return sampleMetrics(o.URLs)
+}
+
+// sampleNATS reads the NATS server's usage, or nothing without -nats-pid.
+func sampleNATS(o *options) (usage, error) {
+	if o.NATSPID == 0 {
+		return usage{at: time.Now()}, nil
+	}
+	return sampleProcs([]int{o.NATSPID})
+}
+
+// sampleProcs sums the usage of processes from /proc.
+func sampleProcs(pids []int) (usage, error) {
+	sum := usage{at: time.Now(), source: "/proc"}
+	for _, pid := range pids {
+		u, err := readProc(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.rss += u.rss
+		sum.cpu += u.cpu
+		sum.procs++
+	}
+	return sum, nil
+}
+
+// readProc reads one process's resident memory and CPU time from /proc.
+func readProc(pid int) (usage, error) {
+	u := usage{at: time.Now(), procs: 1, source: "/proc"}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return u, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			u.rss = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return u, err
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		f, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		switch name {
-		case "process_resident_memory_bytes":
-			u.rss = int64(f)
-		case "process_cpu_seconds_total":
-			u.cpu = f
-		}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) > 12 {
+		ut, _ := strconv.ParseFloat(fields[11], 64)
+		st, _ := strconv.ParseFloat(fields[12], 64)
+		u.cpu = (ut + st) / 100 // clock ticks; USER_HZ is 100 on Linux
 	}
 	return u, nil
+}
+
+// sampleMetrics sums process_resident_memory_bytes and
+// process_cpu_seconds_total over the hubs' /metrics.
+func sampleMetrics(urls []*url.URL) (usage, error) {
+	sum := usage{at: time.Now(), source: "/metrics"}
+	for _, base := range urls {
+		resp, err := http.Get(base.String() + "/metrics")
+		if err != nil {
+			return sum, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return sum, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return sum, fmt.Errorf("%s/metrics: %s", base, resp.Status)
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			name, val, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			f, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
+			switch name {
+			case "process_resident_memory_bytes":
+				sum.rss += int64(f)
+			case "process_cpu_seconds_total":
+				sum.cpu += f
+			}
+		}
+		sum.procs++
+	}
+	return sum, nil
 }
