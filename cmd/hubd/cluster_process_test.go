@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// startJetStream starts a NATS server with JetStream in the test process,
+// on a free loopback port and a temporary store, and returns its client
+// URL. It shuts down when the test ends.
+func startJetStream(t *testing.T) string {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready within 10s")
+	}
+	return srv.ClientURL()
+}
+
+// waitReadyz polls base's /readyz until it answers 200, failing the test
+// after 20 seconds.
+func waitReadyz(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not 200 within 20s (last: %v %v)", base, resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openStream opens a stream of topic on base, resuming after lastID when it
+// is not empty. The stream is closed when the test ends.
+func openStream(ctx context.Context, t *testing.T, base, topic, lastID string) *bufio.Reader {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/"+topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Datastar-Request", "true")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("subscribe to %s: %s", base, resp.Status)
+	}
+	return bufio.NewReader(resp.Body)
+}
+
+// readPatches reads n events from r, each of which must be a
+// patch-elements event (not the missed-events signal, not a cursor), and
+// returns their IDs.
+func readPatches(t *testing.T, name string, r *bufio.Reader, n int) []string {
+	t.Helper()
+	var ids []string
+	for range n {
+		ev, err := readEvent(r)
+		if err != nil {
+			t.Fatalf("%s: after %v: %v", name, ids, err)
+		}
+		if ev.event != "datastar-patch-elements" {
+			t.Fatalf("%s: after %v got %+v, want a patch-elements event", name, ids, ev)
+		}
+		ids = append(ids, ev.id)
+	}
+	return ids
+}
+
+// TestThreeNodeProcesses runs three hubd binaries joined to one NATS
+// server: they behave as one hub. A publish on node 2 reaches readers on
+// nodes 1 and 3 with the same IDs, in order. When node 1 dies by SIGKILL,
+// its reader resumes on node 3 with its Last-Event-ID and gets exactly the
+// events published meanwhile: none lost, none repeated, no missed signal.
+func TestThreeNodeProcesses(t *testing.T) {
+	bin := buildHubd(t)
+	natsURL := startJetStream(t)
+	var cmds [3]*exec.Cmd
+	var bases [3]string
+	for i := range 3 {
+		cmds[i], bases[i] = startHubd(t, bin, "-addr", "127.0.0.1:0", "-cluster", natsURL,
+			"-node-id", fmt.Sprintf("node-%d", i+1), "-log-level", "warn")
+	}
+	for _, base := range bases {
+		waitReadyz(t, base)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	readers := [3]*bufio.Reader{0: openStream(ctx, t, bases[0], "news", ""), 2: openStream(ctx, t, bases[2], "news", "")}
+	var cursor string
+	for _, i := range []int{0, 2} {
+		ev, err := readEvent(readers[i])
+		if err != nil || ev.event != "" {
+			t.Fatalf("node %d: first event %+v (%v), want the cursor", i+1, ev, err)
+		}
+		if cursor == "" {
+			cursor = ev.id
+		} else if ev.id != cursor {
+			t.Fatalf("cursors differ between nodes: %s on node 1, %s on node 3", cursor, ev.id)
+		}
+	}
+
+	var before []string
+	for i := range 3 {
+		before = append(before, publishHTML(t, bases[1], "news", fmt.Sprintf(`<p id="n">before %d</p>`, i)))
+	}
+	for _, i := range []int{0, 2} {
+		if got := readPatches(t, fmt.Sprintf("node %d", i+1), readers[i], len(before)); !slices.Equal(got, before) {
+			t.Fatalf("node %d read %v, want what node 2 published: %v", i+1, got, before)
+		}
+	}
+
+	if err := cmds[0].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmds[0].Wait(); err == nil {
+		t.Fatal("node 1 exited cleanly after SIGKILL")
+	}
+	if _, err := io.Copy(io.Discard, readers[0]); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("node 1's stream ended with %v after SIGKILL, want a broken stream", err)
+	}
+
+	var meanwhile []string
+	for i := range 4 {
+		meanwhile = append(meanwhile, publishHTML(t, bases[1], "news", fmt.Sprintf(`<p id="n">meanwhile %d</p>`, i)))
+	}
+	resumed := openStream(ctx, t, bases[2], "news", before[len(before)-1])
+	if got := readPatches(t, "resumed on node 3", resumed, len(meanwhile)); !slices.Equal(got, meanwhile) {
+		t.Fatalf("resumed on node 3 with %s: replay %v, want exactly %v", before[len(before)-1], got, meanwhile)
+	}
+	if ev, err := readEvent(resumed); err != nil || ev.event != "" || ev.id != meanwhile[len(meanwhile)-1] {
+		t.Fatalf("after the replay: %+v (%v), want the cursor %s", ev, err, meanwhile[len(meanwhile)-1])
+	}
+	if got := readPatches(t, "node 3", readers[2], len(meanwhile)); !slices.Equal(got, meanwhile) {
+		t.Fatalf("node 3's own reader read %v, want %v", got, meanwhile)
+	}
+
+	live := publishHTML(t, bases[1], "news", `<p id="n">live</p>`)
+	for name, r := range map[string]*bufio.Reader{"resumed": resumed, "node 3": readers[2]} {
+		ev, err := readEvent(r)
+		if err != nil || ev.id != live || !strings.Contains(strings.Join(ev.data, "\n"), "live") {
+			t.Fatalf("%s: next event %+v (%v), want only the live one %s", name, ev, err, live)
+		}
+	}
+}
