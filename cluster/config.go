@@ -94,12 +94,36 @@ type Config struct {
 // Embedded reports whether c runs an embedded NATS server.
 func (c Config) Embedded() bool { return strings.TrimSpace(c.URLs) == Embedded }
 
-// Validate returns every field error at once, each naming the field and
-// its bad value, or nil.
+// FieldError is one invalid setting of a Config, as Validate reports it:
+// a program that names the fields otherwise (cmd/hubd's settings, say)
+// finds each one with errors.As on the errors that Validate's error
+// joins, and words it in its own names.
+type FieldError struct {
+	// Fields are the Config fields at fault, such as "DataDir"; several
+	// when their combination is wrong (CertFile and KeyFile).
+	Fields []string
+	// Value is the bad value as text, quoted when it is a string; empty
+	// when the combination is at fault rather than one value.
+	Value string
+	// Reason says what is wrong and, when it can, what to give instead.
+	Reason string
+}
+
+// Error reads "cluster: Field value: reason".
+func (e *FieldError) Error() string {
+	s := "cluster: " + strings.Join(e.Fields, "/")
+	if e.Value != "" {
+		s += " " + e.Value
+	}
+	return s + ": " + e.Reason
+}
+
+// Validate returns every field error at once, or nil: errors.Join of one
+// *FieldError per problem, each naming the field and its bad value.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field string, v any, why string) {
-		errs = append(errs, fmt.Errorf("cluster: %s %v: %s", field, v, why))
+		errs = append(errs, &FieldError{Fields: strings.Split(field, "/"), Value: fmt.Sprint(v), Reason: why})
 	}
 	embedded := c.Embedded()
 	switch {

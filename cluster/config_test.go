@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +59,30 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigFieldErrors checks that each problem Validate finds is a
+// *FieldError naming its fields, so that a program can word it in its own
+// names.
+func TestConfigFieldErrors(t *testing.T) {
+	t.Parallel()
+	err := cluster.Config{URLs: "embedded", Replicas: 3, CertFile: "c.pem"}.Validate()
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Validate: %v, want joined errors", err)
+	}
+	var got [][]string
+	for _, e := range j.Unwrap() {
+		var fe *cluster.FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("%v is not a *FieldError", e)
+		}
+		got = append(got, fe.Fields)
+	}
+	for _, want := range [][]string{{"CertFile", "KeyFile"}, {"URLs"}, {"DataDir"}, {"Replicas"}} {
+		if !slices.ContainsFunc(got, func(f []string) bool { return slices.Equal(f, want) }) {
+			t.Errorf("fields %v lack %v", got, want)
+		}
 	}
 }

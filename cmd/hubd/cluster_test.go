@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hubd-dev/hubd/cluster"
 )
 
 // TestEmbeddedClusterSurvivesSIGKILL runs the binary with cluster:
@@ -95,11 +97,16 @@ func TestClusterSettings(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"embedded without data-dir", []string{"-cluster", "embedded"}, []string{"DataDir"}},
+		{"embedded without data-dir", []string{"-cluster", "embedded"}, []string{`data-dir "": the embedded server needs a directory`}},
 		{"data-dir without embedded", []string{"-data-dir", "/tmp/x"}, []string{"data-dir"}},
-		{"bad URL and two auths", []string{"-cluster", "http://x", "-cluster-token", "t", "-cluster-creds", "f"}, []string{"URLs", "one way to authenticate"}},
+		{"bad URL and two auths", []string{"-cluster", "http://x", "-cluster-token", "t", "-cluster-creds", "f"},
+			[]string{`cluster "http://x": want a nats://`, "cluster-creds and cluster-user and cluster-token: give one way to authenticate"}},
 		{"history-file", []string{"-cluster", "embedded", "-data-dir", "/tmp/x", "-history-file", "/tmp/h"}, []string{"history-file"}},
-		{"replicas", []string{"-cluster", "nats://a:4222", "-cluster-replicas", "2"}, []string{"Replicas"}},
+		{"replicas", []string{"-cluster", "nats://a:4222", "-cluster-replicas", "2"}, []string{"cluster-replicas 2: want 1 or 3"}},
+		{"embedded replicas", []string{"-cluster", "embedded", "-data-dir", "/tmp/x", "-cluster-replicas", "3"}, []string{"cluster-replicas 3: the embedded server is one server"}},
+		{"cert without key", []string{"-cluster", "nats://a:4222", "-cluster-cert", "c.pem"}, []string{`cluster-cert and cluster-key "c.pem"/"": give both or neither`}},
+		{"zero limit", []string{"-cluster", "nats://a:4222", "-cluster-max-msgs", "0"}, []string{`cluster-max-msgs (from flag -cluster-max-msgs): "0" is not a positive whole number, nor none`}},
+		{"bad age", []string{"-cluster", "nats://a:4222", "-cluster-max-age", "-2h"}, []string{`cluster-max-age (from flag -cluster-max-age): "-2h" is not a positive duration`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(tc.args, env(nil), nil)
@@ -111,6 +118,39 @@ func TestClusterSettings(t *testing.T) {
 					t.Errorf("error %q does not name %q", err, w)
 				}
 			}
+			// The operator typed setting names; cluster.Config's field
+			// names would send them looking for settings that do not exist.
+			for _, field := range []string{"DataDir", "URLs", "Replicas", "CertFile", "CredsFile"} {
+				if strings.Contains(err.Error(), field) {
+					t.Errorf("error %q names %q, not a setting", err, field)
+				}
+			}
 		})
+	}
+}
+
+// TestClusterLimitsNone checks that each cluster-max-* setting says "no
+// limit" with none or -1, from a flag, the environment or the file, and
+// reaches cluster.Config as its negative "no limit".
+func TestClusterLimitsNone(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "cluster: nats://a:4222\ncluster-max-bytes: none\n")
+	c, err := loadConfig([]string{"-config", file, "-cluster-max-age", "none"}, env(map[string]string{"HUBD_CLUSTER_MAX_MSGS": "-1"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.clusterConfig()
+	if cc.MaxAge >= 0 || cc.MaxMsgs >= 0 || cc.MaxBytes >= 0 {
+		t.Errorf("limits %v, %d, %d: want each negative (no limit)", cc.MaxAge, cc.MaxMsgs, cc.MaxBytes)
+	}
+	if err := cc.Validate(); err != nil {
+		t.Errorf("no limits refused: %v", err)
+	}
+	c, err = loadConfig([]string{"-cluster", "nats://a:4222", "-cluster-max-age", "90m", "-cluster-max-msgs", "5"}, env(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := c.clusterConfig(); cc.MaxAge != 90*time.Minute || cc.MaxMsgs != 5 || cc.MaxBytes != cluster.DefaultMaxBytes {
+		t.Errorf("limits %v, %d, %d: want 90m, 5 and the default bytes", cc.MaxAge, cc.MaxMsgs, cc.MaxBytes)
 	}
 }

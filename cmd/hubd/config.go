@@ -161,6 +161,45 @@ func int64Setting(name string, def int64, help string, dst func(*config) *int64)
 	}}
 }
 
+// noLimit is how a cluster-max-* setting says "no limit"; -1 says it too.
+const noLimit = "none"
+
+// limitSetting is a limit of the cluster's stream: a positive whole
+// number, or none (or -1) for no limit, which cluster.Config spells as a
+// negative value.
+func limitSetting(name string, def int64, help string, dst func(*config) *int64) setting {
+	return setting{name: name, def: strconv.FormatInt(def, 10), help: help + "; " + noLimit + " (or -1): no limit", set: func(c *config, v string) error {
+		v = strings.TrimSpace(v)
+		if v == noLimit || v == "-1" {
+			*dst(c) = -1
+			return nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number, nor %s (or -1) for no limit", v, noLimit)
+		}
+		*dst(c) = n
+		return nil
+	}}
+}
+
+// durationLimitSetting is limitSetting for a duration.
+func durationLimitSetting(name string, def time.Duration, help string, dst func(*config) *time.Duration) setting {
+	return setting{name: name, def: def.String(), help: help + "; " + noLimit + " (or -1): no limit", set: func(c *config, v string) error {
+		v = strings.TrimSpace(v)
+		if v == noLimit || v == "-1" {
+			*dst(c) = -1
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration such as 24h, nor %s (or -1) for no limit", v, noLimit)
+		}
+		*dst(c) = d
+		return nil
+	}}
+}
+
 func durationSetting(name string, def time.Duration, help string, dst func(*config) *time.Duration) setting {
 	return setting{name: name, def: def.String(), help: help, set: func(c *config, v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -352,9 +391,9 @@ var settings = []setting{
 	stringSetting("cluster-ca", "", "CA file (PEM) that verifies the NATS servers (empty: the system's roots)", func(c *config) *string { return &c.ClusterCA }),
 	stringSetting("cluster-cert", "", "client certificate file (PEM) for NATS, with cluster-key", func(c *config) *string { return &c.ClusterCert }),
 	stringSetting("cluster-key", "", "client private key file (PEM) for cluster-cert", func(c *config) *string { return &c.ClusterKey }),
-	durationSetting("cluster-max-age", cluster.DefaultMaxAge, "how long the stream keeps an event; older ones can no longer be replayed", func(c *config) *time.Duration { return &c.ClusterMaxAge }),
-	int64Setting("cluster-max-msgs", cluster.DefaultMaxMsgs, "events the stream keeps at most; past it the oldest go", func(c *config) *int64 { return &c.ClusterMaxMsgs }),
-	int64Setting("cluster-max-bytes", cluster.DefaultMaxBytes, "bytes the stream keeps at most; past it the oldest events go", func(c *config) *int64 { return &c.ClusterMaxBytes }),
+	durationLimitSetting("cluster-max-age", cluster.DefaultMaxAge, "how long the stream keeps an event; older ones can no longer be replayed", func(c *config) *time.Duration { return &c.ClusterMaxAge }),
+	limitSetting("cluster-max-msgs", cluster.DefaultMaxMsgs, "events the stream keeps at most; past it the oldest go", func(c *config) *int64 { return &c.ClusterMaxMsgs }),
+	limitSetting("cluster-max-bytes", cluster.DefaultMaxBytes, "bytes the stream keeps at most; past it the oldest events go", func(c *config) *int64 { return &c.ClusterMaxBytes }),
 	intSetting("cluster-replicas", cluster.DefaultReplicas, "NATS servers that store each event: 1, or 3 with a NATS cluster of three or more", func(c *config) *int { return &c.ClusterReplicas }, 1),
 	stringSetting("data-dir", "", "folder where cluster: embedded stores the event log; events acknowledged to publishers survive a crash", func(c *config) *string { return &c.DataDir }),
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
@@ -472,7 +511,7 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 	}
 	if c.Cluster != "" {
 		if err := c.clusterConfig().Validate(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, clusterSettingErrors(err)...)
 		}
 		if c.HistoryFile != "" {
 			errs = append(errs, fmt.Errorf("history-file %q and cluster %q: give one or neither (a cluster keeps its history in the event log)", c.HistoryFile, c.Cluster))
@@ -496,6 +535,55 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		return nil, &configError{errors.Join(errs...)}
 	}
 	return c, nil
+}
+
+// clusterSettings names the setting behind each cluster.Config field that
+// hubd sets.
+var clusterSettings = map[string]string{
+	"URLs": "cluster", "Stream": "cluster-stream", "CredsFile": "cluster-creds", "User": "cluster-user",
+	"Password": "cluster-password", "Token": "cluster-token", "CAFile": "cluster-ca", "CertFile": "cluster-cert",
+	"KeyFile": "cluster-key", "MaxAge": "cluster-max-age", "MaxMsgs": "cluster-max-msgs", "MaxBytes": "cluster-max-bytes",
+	"Replicas": "cluster-replicas", "DataDir": "data-dir",
+}
+
+// settingError is a cluster.FieldError worded with the names of hubd's
+// settings instead of cluster.Config's fields.
+type settingError struct {
+	msg string
+	err *cluster.FieldError
+}
+
+func (e *settingError) Error() string { return e.msg }
+func (e *settingError) Unwrap() error { return e.err }
+
+// clusterSettingErrors splits the error of cluster.Config.Validate into
+// its field errors, each naming hubd's settings (data-dir, not DataDir),
+// so that an operator reads the names they typed.
+func clusterSettingErrors(err error) []error {
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		var fe *cluster.FieldError
+		if !errors.As(e, &fe) {
+			out = append(out, e)
+			continue
+		}
+		names := make([]string, len(fe.Fields))
+		for i, f := range fe.Fields {
+			if names[i] = clusterSettings[f]; names[i] == "" {
+				names[i] = "cluster " + f // not a setting of hubd's: cannot happen today
+			}
+		}
+		msg := strings.Join(names, " and ")
+		if fe.Value != "" {
+			msg += " " + fe.Value
+		}
+		out = append(out, &settingError{msg: msg + ": " + fe.Reason, err: fe})
+	}
+	return out
 }
 
 // allowedHosts is the allowed-hosts setting, plus, when insecure-anonymous

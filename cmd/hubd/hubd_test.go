@@ -175,6 +175,9 @@ func TestDaemonBadConfigExits2(t *testing.T) {
 		{"two bad settings", []string{"-history-size", "nope", "-heartbeat", "-1s"}, []string{"history-size", "heartbeat"}, nil},
 		{"port out of range", []string{"-addr", ":99999"}, []string{`addr (from flag -addr): ":99999": port "99999" is not a number from 0 to 65535`}, []string{"loopback"}},
 		{"bad node ID", []string{"-node-id", "eu 1"}, []string{`node-id (from flag -node-id): hub: invalid node ID: "eu 1"`}, nil},
+		{"embedded without data-dir", []string{"-cluster", "embedded", "-cluster-max-msgs", "0"},
+			[]string{`data-dir "": the embedded server needs a directory`, `cluster-max-msgs (from flag -cluster-max-msgs): "0" is not a positive whole number, nor none (or -1)`},
+			[]string{"DataDir"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

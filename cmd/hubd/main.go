@@ -85,6 +85,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var evlog hub.EventLog
 	if cfg.Cluster != "" {
 		l, err := cluster.Open(ctx, cfg.clusterConfig(), log)
+		if errors.Is(err, cluster.ErrStreamMismatch) {
+			// The settings, not the moment, are at fault: exit 2.
+			return &configError{fmt.Errorf("cluster: %w\n(set cluster-max-age, cluster-max-msgs, cluster-max-bytes "+
+				"and cluster-replicas as the stream has them, or name another stream with cluster-stream)", err)}
+		}
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
