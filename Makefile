@@ -83,6 +83,17 @@ bench-burst:
 	scripts/bench.sh burst -subscribers 1000 -count 10000 -publishers 1 -size 256 -duration 120s
 	scripts/bench.sh burst-8 -subscribers 1000 -count 10000 -publishers 8 -size 256 -duration 120s
 
+## bench-cluster: the single-node fan-out and the same load over three cluster nodes
+## (scripts/bench-cluster.sh), back to back so that JetStream's cost is measured in
+## the same minutes; writes bench/load-cluster-single-fanout.txt and bench/load-cluster-fanout.txt.
+## bench-cluster-wide: 45,000 subscribers, more than one process may hold here, over three nodes.
+.PHONY: bench-cluster bench-cluster-wide
+bench-cluster:
+	scripts/bench.sh cluster-single-fanout -subscribers 9000 -rate 5 -size 256 -duration 30s
+	scripts/bench-cluster.sh fanout -subscribers 9000 -rate 5 -size 256 -duration 30s
+bench-cluster-wide:
+	scripts/bench-cluster.sh wide -subscribers 45000 -workers 3 -rate 2 -size 256 -duration 30s -drain 30s
+
 ## bench-load: every load scenario, one after the other
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst
 
