@@ -33,6 +33,7 @@ const (
 	DefaultHistoryBytes    = 64 << 20
 	DefaultHistoryPerTopic = 1000
 	DefaultClientBuffer    = 128
+	DefaultMaxLogReplay    = 10_000
 )
 
 // MissedSignal is the signal a subscriber's page receives, set to true,
@@ -116,6 +117,13 @@ type Config struct {
 	// memory is read from the log. Nil keeps everything in memory, in this
 	// process. The hub does not close it.
 	Log EventLog
+	// MaxLogReplay, with Log, bounds how many events one Subscribe reads
+	// from the log (DefaultMaxLogReplay if zero; negative reads none), and
+	// HistoryBytes, when positive, their size: a client further behind
+	// gets the MissedSignal and the newest events, as when the history in
+	// memory no longer holds what it missed. So a reconnect never holds
+	// more than that in memory, however much the log keeps.
+	MaxLogReplay int
 }
 
 // Validate returns every invalid field of c at once.
@@ -147,6 +155,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClientBuffer == 0 {
 		c.ClientBuffer = DefaultClientBuffer
+	}
+	if c.MaxLogReplay == 0 {
+		c.MaxLogReplay = DefaultMaxLogReplay
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = heartbeat.DefaultInterval
@@ -561,8 +572,19 @@ func (s *Subscription) Close() {
 // MissedSignal, then what the log and the history hold. An ID ahead of
 // this hub (another hub delivered it first) is waited for. Subscribe then
 // fails with an error wrapping ErrLogUnavailable if the log cannot be
-// read within a few seconds.
+// read within a few seconds. At most Config.MaxLogReplay events are read
+// from the log; a client further behind gets the MissedSignal first.
 func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
+	return h.SubscribeContext(context.Background(), topics, lastEventID, opts...)
+}
+
+// SubscribeContext subscribes as Subscribe does, but with an event log
+// (Config.Log) waits for the log, or for this node to apply the client's
+// Last-Event-ID, only until ctx ends (and never more than a few seconds):
+// pass the request's context, so that a client that goes away stops the
+// wait. It then fails with an error wrapping ctx.Err(). Without a log it
+// never waits, and ctx is not used.
+func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
 	topics, err := cleanTopics(topics)
 	if err != nil {
 		return nil, err
@@ -594,7 +616,10 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 		// take the rest from memory under the lock, as without a log.
 		if last > h.seq {
 			h.mu.Unlock()
-			known = h.awaitSeq(last)
+			known = h.awaitSeq(ctx, last)
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("subscribe: wait for event %s: %w", lastEventID, err)
+			}
 			h.mu.Lock()
 		}
 		for known && !h.draining {
@@ -603,12 +628,9 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 				break
 			}
 			h.mu.Unlock()
-			r, err := h.readLog(topics, private, last, floor)
-			if err != nil {
+			if err := h.readLog(ctx, &logged, topics, private, last, floor); err != nil {
 				return nil, err
 			}
-			logged.frames = append(logged.frames, r.frames...)
-			logged.missed = logged.missed || r.missed
 			last = floor
 			h.mu.Lock()
 		}

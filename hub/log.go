@@ -107,8 +107,9 @@ type LogStats struct {
 // it for that case.
 var ErrLogUnavailable = errors.New("hub: event log unavailable")
 
-// How long the hub waits on the log where its caller gave no context: to
-// read the log's state at New, and to read older events for a Subscribe.
+// logTimeout bounds how long the hub waits on the log: to read the log's
+// state at New, and, within the caller's context, for a Subscribe to read
+// older events or to wait for an event this node has not applied yet.
 const logTimeout = 10 * time.Second
 
 // applyWait bounds how long a publish, once its events are stored, waits
@@ -396,8 +397,25 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 // client whose Last-Event-ID is older than the history in memory.
 type logReplay struct {
 	frames [][]byte
-	upto   uint64 // the frames cover the events up to here
-	missed bool   // the log no longer holds every event after the ID
+	bytes  int64 // the frames' total size
+	// missed: the log no longer holds every event after the ID, or more
+	// of them were read than Config.MaxLogReplay and HistoryBytes allow.
+	missed bool
+}
+
+// keep adds frame to r, dropping the oldest frames while r holds more
+// than maxFrames frames or (with maxBytes > 0) more than maxBytes bytes: the
+// client is then told it missed events, and gets the newest ones. So a
+// replay read from the log never holds more in memory than the bounds.
+func (r *logReplay) keep(frame []byte, maxFrames int, maxBytes int64) {
+	r.frames = append(r.frames, frame)
+	r.bytes += int64(len(frame))
+	for len(r.frames) > 0 && (len(r.frames) > maxFrames || maxBytes > 0 && r.bytes > maxBytes) {
+		r.bytes -= int64(len(r.frames[0]))
+		r.frames[0] = nil
+		r.frames = r.frames[1:]
+		r.missed = true
+	}
 }
 
 // floorLocked is the highest trimmed mark of topics: the history in memory
@@ -412,36 +430,37 @@ func (h *Hub) floorLocked(topics []string) uint64 {
 	return floor
 }
 
-// readLog reads from the log the events of topics after last and up to
-// upto that the subscription may see, as frames. When the log no longer
-// holds all of them, it says so and reads what it holds.
-func (h *Hub) readLog(topics, private []string, last, upto uint64) (logReplay, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
+// readLog reads from the log, into r, the events of topics after last
+// and up to upto that the subscription may see, as frames, within the
+// bounds of r.keep. When the log no longer holds all of them, it says so
+// and reads what it holds. It waits at most until ctx ends or logTimeout.
+func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []string, last, upto uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, logTimeout)
 	defer cancel()
 	l := h.follow.log
-	r := logReplay{upto: upto}
 	st, err := l.State(ctx)
 	if err != nil {
-		return r, fmt.Errorf("subscribe: read older events: %w", err)
+		return fmt.Errorf("subscribe: read older events: %w", err)
 	}
 	if st.First > 0 && last < st.First-1 {
 		r.missed, last = true, st.First-1
 	}
 	if last >= upto {
-		return r, nil
+		return nil
 	}
+	limit := max(h.cfg.MaxLogReplay, 0)
 	err = l.Read(ctx, topics, last, upto, func(e LogEntry) error {
 		if e.Private && !grants(private, e.Topics) {
 			return nil
 		}
 		buf := make([]byte, h.idPre, h.idPre+len(e.Data))
-		r.frames = append(r.frames, h.putID(append(buf, e.Data...), e.Seq))
+		r.keep(h.putID(append(buf, e.Data...), e.Seq), limit, h.cfg.HistoryBytes)
 		return nil
 	})
 	if err != nil {
-		return r, fmt.Errorf("subscribe: read older events: %w", err)
+		return fmt.Errorf("subscribe: read older events: %w", err)
 	}
-	return r, nil
+	return nil
 }
 
 // grants reports whether one of topics is in private.
@@ -457,10 +476,11 @@ func grants(private, topics []string) bool {
 }
 
 // awaitSeq waits, for a Subscribe whose Last-Event-ID is ahead of this
-// node (another node applied it first), until this node applied it too.
-// It reports false when the log does not hold seq at all.
-func (h *Hub) awaitSeq(seq uint64) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
+// node (another node applied it first), until this node applied it too,
+// at most until ctx ends or logTimeout. It reports false when the log
+// does not hold seq at all, or the wait ended first.
+func (h *Hub) awaitSeq(ctx context.Context, seq uint64) bool {
+	ctx, cancel := context.WithTimeout(ctx, logTimeout)
 	defer cancel()
 	st, err := h.follow.log.State(ctx)
 	if err != nil || seq > st.Last {

@@ -392,3 +392,60 @@ func TestLogUnreadableEntryStopsReadiness(t *testing.T) {
 		t.Errorf("publish took %v with the follower stopped", d)
 	}
 }
+
+// replayShape returns the event IDs of a replay's frames, with "missed"
+// for the missed signal and "cursor" for the closing ID-only frame.
+func replayShape(replay [][]byte) []string {
+	var out []string
+	for _, f := range replay {
+		s := string(f)
+		switch {
+		case strings.Contains(s, hub.MissedSignal):
+			out = append(out, "missed")
+		case !strings.Contains(s, "event:"):
+			out = append(out, "cursor")
+		default:
+			out = append(out, strings.TrimPrefix(strings.SplitN(s, "\n", 2)[0], "id: "))
+		}
+	}
+	return out
+}
+
+// TestLogReplayBounded checks that a client too far behind for one
+// subscribe to read from the log (Config.MaxLogReplay) is told it missed
+// events and gets the newest ones, the log's and then memory's, while one
+// within the bound gets all it missed without the signal.
+func TestLogReplayBounded(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	h := logHub(t, srv, hub.Config{HistorySize: 2, MaxLogReplay: 3})
+	var ids []string
+	for i := range 10 {
+		res, err := h.Publish([]string{"t"}, elements(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.IDs[0])
+	}
+	for _, tc := range []struct {
+		name, last string
+		want       []string
+	}{
+		// 7 events between ids[0] and memory's ids[8]: the oldest 4 go.
+		{"too far behind", ids[0], append(append([]string{"missed"}, ids[5:]...), "cursor")},
+		// 3 events between ids[4] and memory: all of them come.
+		{"within the bound", ids[4], append(slices.Clone(ids[5:]), "cursor")},
+	} {
+		sub, err := h.SubscribeContext(t.Context(), []string{"t"}, tc.last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.Close()
+		if got := replayShape(sub.Replay); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: replay %v, want %v", tc.name, got, tc.want)
+		}
+		if sub.Missed != (tc.want[0] == "missed") {
+			t.Errorf("%s: Missed %v", tc.name, sub.Missed)
+		}
+	}
+}

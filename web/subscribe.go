@@ -125,9 +125,17 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		return nil
 	}
 	o.n = s.streamN.Add(1)
-	o.sub, err = s.hub.Subscribe(topics, lastEventID(r), opts...)
+	// With a cluster the hub may wait on the event log; a client that goes
+	// away meanwhile ends the wait.
+	o.sub, err = s.hub.SubscribeContext(r.Context(), topics, lastEventID(r), opts...)
 	if err != nil {
 		s.limits.release(o.ip)
+		if ctx := r.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			if s.log.Enabled(ctx, slog.LevelDebug) {
+				s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber gone while its replay was awaited", o.attrs(slog.Any("err", err))...)
+			}
+			return nil
+		}
 		if errors.Is(err, hub.ErrClosed) {
 			// A client that comes back later finds a hub again: this
 			// one restarted, or a load balancer sends it to another.
