@@ -43,6 +43,10 @@ func TestDashboardLive(t *testing.T) {
 	}
 	// The dashboard's own two streams: statistics and the demo topic.
 	waitFor(t, ctx, 5*time.Second, fmt.Sprintf(`document.querySelector(%q).textContent === "2"`, card(1)))
+	// A hub on its own has no cluster to show.
+	if got := eval[string](t, ctx, `getComputedStyle(document.querySelector("#cluster")).display`); got != "none" {
+		t.Errorf("the cluster line shows (display %q) on a hub without a cluster", got)
+	}
 
 	t.Run("clients", func(t *testing.T) {
 		tab := newTab(t, ctx)

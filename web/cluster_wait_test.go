@@ -160,3 +160,57 @@ func TestClusterSubscribeWaitEndsWithClient(t *testing.T) {
 		t.Errorf("%d clients registered after the client went", n)
 	}
 }
+
+// statsUntil reads the stats stream c until a datastar-patch-signals
+// event holds every piece of want, and returns it; it fails after 30s.
+func statsUntil(t *testing.T, c *sseClient, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ev, err := c.next()
+		if err != nil {
+			t.Fatalf("stats stream: %v (last signals %s)", err, last)
+		}
+		if ev.Type != "datastar-patch-signals" {
+			continue
+		}
+		last = ev.Data
+		found := true
+		for _, w := range want {
+			found = found && strings.Contains(ev.Data, w)
+		}
+		if found {
+			return ev.Data
+		}
+	}
+	t.Fatalf("no stats signals with %q in 30s; last: %s", want, last)
+	return ""
+}
+
+// TestDashboardClusterState checks, over the real stats stream of a
+// cluster node, that the dashboard's signals carry the node ID and the
+// cluster's state: connected, the stream's last sequence and how far
+// this node lags behind it, while it is held back and once it follows.
+func TestDashboardClusterState(t *testing.T) {
+	t.Parallel()
+	fullURL, heldURL, grant := heldNATS(t)
+	n1, _ := clusterNode(t, fullURL, hub.Config{NodeID: "node-1"})
+	for i := range 3 {
+		publishHTML(t, n1, "news", fmt.Sprintf("<p>%d</p>", i))
+	}
+	h2, api2 := heldNode(t, heldURL, hub.Config{NodeID: "node-2"})
+	n2 := newTestServer(t, api2, h2)
+	ctx, cancel := context.WithCancel(context.Background())
+	stats := make(chan struct{})
+	go func() { // ends with cancel, at the end of the test
+		defer close(stats)
+		api2.RunStats(ctx, 20*time.Millisecond)
+	}()
+	t.Cleanup(func() { cancel(); <-stats })
+
+	c := subscribe(t, n2, "/topics/%24hubd/stats", "")
+	statsUntil(t, c, `"nodeId":"node-2"`, `"clustered":true`, `"connected":true`, `"streamSeq":3`, `"lag":3`)
+	grant()
+	statsUntil(t, c, `"nodeId":"node-2"`, `"connected":true`, `"streamSeq":3`, `"lag":0`, `"history":3`)
+}

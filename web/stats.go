@@ -30,6 +30,17 @@ type dashboardStats struct {
 	Pruned           uint64  `json:"pruned"`
 	History          int     `json:"history"`
 	LastID           string  `json:"lastId"`
+	// NodeID names this node (hub.Hub.NodeID): with a cluster behind a
+	// load balancer, the dashboard a browser sees is one node's.
+	NodeID string `json:"nodeId"`
+	// Clustered: the hub follows a cluster's event log. Then Connected
+	// says whether its connection is up (when the log reports it),
+	// StreamSeq is the log's last sequence as this node knows it, and Lag
+	// how many events of it this node has not applied yet.
+	Clustered bool   `json:"clustered"`
+	Connected bool   `json:"connected"`
+	StreamSeq uint64 `json:"streamSeq"`
+	Lag       uint64 `json:"lag"`
 }
 
 var topicRows = template.Must(template.New("rows").Parse(
@@ -38,7 +49,8 @@ var topicRows = template.Must(template.New("rows").Parse(
 
 // RunStats publishes the hub's statistics to hub.StatsTopic every
 // interval while anyone subscribes to it, until ctx ends: a "hubd" signal
-// with counters and rates, and the table of the busiest topics. The events
+// with counters and rates, the node ID and, in a cluster, the state of
+// the event log, and the table of the busiest topics. The events
 // are transient: they keep no place in history.
 func (s *Server) RunStats(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
@@ -72,6 +84,10 @@ func (s *Server) publishStats(ctx context.Context, prev, cur hub.Stats, elapsed 
 		Clients: cur.Clients, Topics: cur.Topics, Evictions: cur.Evictions, Pruned: cur.Pruned,
 		PublishesPerSec: rate(prev.Publishes, cur.Publishes), DeliveriesPerSec: rate(prev.Deliveries, cur.Deliveries),
 		History: cur.HistoryLen, LastID: cur.LastID,
+		NodeID: s.hub.NodeID(), Clustered: s.hub.Clustered(), Lag: cur.Lag,
+	}
+	if ls, ok := s.hub.LogStats(); ok {
+		st.Connected, st.StreamSeq = ls.Connected, ls.LastSeq
 	}
 	signals, err := json.Marshal(map[string]dashboardStats{"hubd": st})
 	if err != nil {

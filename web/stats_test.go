@@ -19,7 +19,7 @@ import (
 // and the topic table, none of it kept in history.
 func TestStatsPublisher(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, err := hub.New(hub.Config{Heartbeat: time.Hour})
+		h, err := hub.New(hub.Config{Heartbeat: time.Hour, NodeID: "solo"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +64,7 @@ func TestStatsPublisher(t *testing.T) {
 		for _, want := range []string{
 			`event: datastar-patch-signals`,
 			`"clients":2`, `"topics":2`, `"publishesPerSec":3`, `"deliveriesPerSec":3`, `"history":3`,
+			`"nodeId":"solo"`, `"clustered":false`,
 			`event: datastar-patch-elements`,
 			`<tbody id="hubd-topics">`, `<tr><td><code>news</code></td><td>1</td><td>3</td></tr>`,
 			`<tr><td><code>$hubd/stats</code></td><td>1</td><td>0</td></tr>`,

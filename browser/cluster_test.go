@@ -1,0 +1,55 @@
+package browser_test
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/cluster"
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
+)
+
+// TestDashboardClusterView: on a node of a cluster (an embedded NATS
+// server with JetStream on a temporary folder), the dashboard, with the
+// official client, shows the node's ID and the event log's state: that
+// the node is connected, the stream's last sequence, and that the node
+// is not behind it.
+func TestDashboardClusterView(t *testing.T) {
+	l, err := cluster.Open(t.Context(), cluster.Config{URLs: cluster.Embedded, DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // after the hub's shutdown, which serve registers below
+		if err := l.Close(); err != nil {
+			t.Errorf("close log: %v", err)
+		}
+	})
+	h, err := hub.New(hub.Config{Log: l, NodeID: "node-b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := web.New(h, web.Config{DatastarClient: datastarBundle(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &front{api: api}
+	srv := httptest.NewUnstartedServer(f)
+	serve(t, srv, h, false)
+	for range 3 {
+		publish(t, srv, "news", "text/html", `<p id="n">news</p>`)
+	}
+	runStats(t, f, 100*time.Millisecond)
+
+	ctx := newBrowser(t)
+	problems := watchConsole(t, ctx)
+	open(t, ctx, srv.URL+"/")
+	waitSubscribers(t, h, hub.StatsTopic, 1)
+	waitFor(t, ctx, 10*time.Second, `document.querySelector("#node code").textContent === "node-b1"`)
+	waitFor(t, ctx, 10*time.Second, `getComputedStyle(document.querySelector("#cluster")).display !== "none"`)
+	// The cluster line: connected, stream sequence 3, 0 events behind.
+	waitFor(t, ctx, 10*time.Second, `(() => { const b = [...document.querySelectorAll("#cluster b")].map((e) => e.textContent);
+		return b[0] === "connected" && b[1] === "3" && b[2] === "0" })()`)
+	saveScreenshot(t, ctx, "dashboard-cluster.png")
+	noProblems(t, ctx, problems)
+}
