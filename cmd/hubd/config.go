@@ -261,7 +261,7 @@ var settings = []setting{
 		c.Addr = v
 		return nil
 	}},
-	{name: "node-id", def: "", help: "name of this node in logs and, later, in a cluster: 1 to 64 letters, digits, '.', '_' or '-' (empty: a fresh UUID v7 at every start)", set: func(c *config, v string) error {
+	{name: "node-id", def: "", help: "name of this node in logs, on the dashboard and, with cluster, in NATS's connection list: 1 to 64 letters, digits, '.', '_' or '-' (empty: a fresh UUID v7 at every start)", set: func(c *config, v string) error {
 		if v != "" {
 			if err := hub.ValidateNodeID(v); err != nil {
 				return err
