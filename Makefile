@@ -92,7 +92,7 @@ bench-cluster:
 	scripts/bench.sh cluster-single-fanout -subscribers 9000 -rate 5 -size 256 -duration 30s
 	scripts/bench-cluster.sh fanout -subscribers 9000 -rate 5 -size 256 -duration 30s
 bench-cluster-wide:
-	scripts/bench-cluster.sh wide -subscribers 45000 -workers 3 -rate 2 -size 256 -duration 30s -drain 30s
+	scripts/bench-cluster.sh wide -subscribers 45000 -workers 3 -rate 2 -publishers 4 -size 256 -duration 30s -drain 30s
 
 ## bench-load: every load scenario, one after the other
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst
