@@ -12,11 +12,17 @@
 #   CLUSTER_DIR [.cluster]    JetStream store and logs; wiped at start unless KEEP_DATA=1
 #   HUBD_FLAGS                more flags for every hubd node, e.g. "-log-level warn"
 #   READY_TIMEOUT [60]        seconds to wait for every node's /readyz
-#   SKIP_BUILD [unset]        1: use bin/hubd and bin/nats-server as they are
+#   SKIP_BUILD [unset]        1: use the binaries below as they are
+#   HUBD_BIN [bin/hubd]       the hubd binary (built there unless SKIP_BUILD=1)
+#   NATS_SERVER_BIN [bin/nats-server]  the NATS server binary (likewise)
 #
 # It prints "ready" once every node's /readyz answers 200, so that a script
 # can start it in the background, wait for that line, run its load, then
 # send SIGTERM. nats-server is built from the version go.mod requires.
+
+# The braces make bash read the whole script before running it, so that
+# editing this file cannot upset a cluster that is running it.
+{
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,16 +38,20 @@ nodes=${NODES:-3}
 dir=${CLUSTER_DIR:-.cluster}
 ready_timeout=${READY_TIMEOUT:-60}
 read -r -a extra <<<"${HUBD_FLAGS:-}"
+hubd_bin=${HUBD_BIN:-bin/hubd}
+nats_bin=${NATS_SERVER_BIN:-bin/nats-server}
 
 if [[ ${SKIP_BUILD:-} != 1 ]]; then
-  mkdir -p bin
-  echo "building bin/hubd and bin/nats-server" >&2
-  CGO_ENABLED=0 go build -trimpath -o bin/hubd ./cmd/hubd
-  CGO_ENABLED=0 go build -trimpath -o bin/nats-server github.com/nats-io/nats-server/v2
+  echo "building $hubd_bin and $nats_bin" >&2
+  mkdir -p "$(dirname "$hubd_bin")" "$(dirname "$nats_bin")"
+  CGO_ENABLED=0 go build -trimpath -o "$hubd_bin" ./cmd/hubd
+  # The NATS server of the version go.mod requires, so that the local
+  # cluster runs what hubd's tests run in-process.
+  CGO_ENABLED=0 go build -trimpath -o "$nats_bin" github.com/nats-io/nats-server/v2
 fi
 
 if [[ ${KEEP_DATA:-} != 1 ]]; then
-  rm -rf "$dir"
+  rm -rf "$dir/jetstream" "$dir/logs"
 fi
 mkdir -p "$dir/jetstream" "$dir/logs"
 
@@ -65,41 +75,46 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-./bin/nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$dir/jetstream" \
+"$nats_bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$dir/jetstream" \
   -n hubd-local >"$dir/logs/nats.log" 2>&1 &
 pids+=($!)
 
-# wait_for URL: polls until it answers 200, or fails after ready_timeout.
+# wait_for PID LOG CHECK...: polls CHECK until it succeeds, or fails if
+# process PID ends (a port taken by another program, say) or after
+# ready_timeout. Checking PID too keeps another program that answers on the
+# same port from passing for ours.
 wait_for() {
-  local url=$1 deadline=$((SECONDS + ready_timeout))
-  until curl -sf -o /dev/null "$url"; do
+  local pid=$1 log=$2 deadline=$((SECONDS + ready_timeout))
+  shift 2
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "cluster.sh: process $pid exited; its log, $log:" >&2
+      tail -n 20 "$log" >&2
+      return 1
+    fi
     if ((SECONDS >= deadline)); then
-      echo "cluster.sh: $url did not answer 200 within ${ready_timeout}s; logs in $dir/logs" >&2
+      echo "cluster.sh: not ready within ${ready_timeout}s: $*; see $log" >&2
       return 1
     fi
     sleep 0.1
   done
 }
 
-# NATS serves its monitoring port only when asked; probe the client port.
-deadline=$((SECONDS + ready_timeout))
-until (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null; do
-  if ((SECONDS >= deadline)); then
-    echo "cluster.sh: NATS did not listen on 127.0.0.1:$nats_port; see $dir/logs/nats.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+wait_for "${pids[0]}" "$dir/logs/nats.log" grep -qs "Server is ready" "$dir/logs/nats.log"
 
 for ((n = 1; n <= nodes; n++)); do
   port=$((base_port + n - 1))
   # Node IDs stay the same across runs, so logs and the dashboard name them.
-  ./bin/hubd -addr "127.0.0.1:$port" -cluster "nats://127.0.0.1:$nats_port" \
+  "$hubd_bin" -addr "127.0.0.1:$port" -cluster "nats://127.0.0.1:$nats_port" \
     -node-id "node-$n" "${extra[@]}" >"$dir/logs/hubd-$n.log" 2>&1 &
   pids+=($!)
 done
 for ((n = 1; n <= nodes; n++)); do
-  wait_for "http://127.0.0.1:$((base_port + n - 1))/readyz"
+  url="http://127.0.0.1:$((base_port + n - 1))/"
+  log="$dir/logs/hubd-$n.log"
+  # The line proves that this node holds the port; then it must catch up.
+  wait_for "${pids[n]}" "$log" grep -qsF "listening on $url" "$log"
+  wait_for "${pids[n]}" "$log" curl -sf -o /dev/null "${url}readyz"
 done
 
 echo "NATS (JetStream, store $dir/jetstream): nats://127.0.0.1:$nats_port"
@@ -117,3 +132,4 @@ wait -n "${pids[@]}"
 status=$?
 echo "cluster.sh: a process exited (status $status); stopping the others; logs in $dir/logs" >&2
 exit 1
+}

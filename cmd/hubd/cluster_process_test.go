@@ -6,10 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,6 +176,118 @@ func TestThreeNodeProcesses(t *testing.T) {
 		ev, err := readEvent(r)
 		if err != nil || ev.id != live || !strings.Contains(strings.Join(ev.data, "\n"), "live") {
 			t.Fatalf("%s: next event %+v (%v), want only the live one %s", name, ev, err, live)
+		}
+	}
+}
+
+// consecutiveFreePorts returns the first of n loopback ports in a row that
+// were free a moment ago.
+func consecutiveFreePorts(t *testing.T, n int) int {
+	t.Helper()
+	for range 100 {
+		first := 20000 + rand.IntN(30000)
+		var lns []net.Listener
+		for p := first; p < first+n; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return first
+		}
+	}
+	t.Fatalf("found no %d free ports in a row", n)
+	return 0
+}
+
+// TestClusterScript runs scripts/cluster.sh (what make cluster and the
+// cluster load scenario run) on free ports: it prints "ready" once its
+// three nodes are ready, and they share one event log; SIGTERM stops the
+// script with status 0 and every process it started.
+func TestClusterScript(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("scripts/cluster.sh polls /readyz with curl, which is not installed")
+	}
+	hubdBin := buildHubd(t)
+	natsBin := filepath.Join(t.TempDir(), "nats-server")
+	if out, err := exec.Command("go", "build", "-o", natsBin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+		t.Fatalf("build nats-server: %v\n%s", err, out)
+	}
+	natsPort, basePort := freePort(t), consecutiveFreePorts(t, 3)
+	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "cluster.sh"))
+	cmd.Env = append(os.Environ(), "SKIP_BUILD=1", "HUBD_BIN="+hubdBin, "NATS_SERVER_BIN="+natsBin,
+		"NATS_PORT="+strconv.Itoa(natsPort), "BASE_PORT="+strconv.Itoa(basePort),
+		"CLUSTER_DIR="+t.TempDir(), "HUBD_FLAGS=-log-level warn")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	ready := make(chan bool, 1)
+	go func() { // ends when the script and its children close stdout
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	t.Cleanup(func() { // the script's group, should the test stop early
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	})
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("cluster.sh ended before ready: %v\n%s", cmd.Wait(), stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("cluster.sh not ready within 60s:\n%s", stderr.String())
+	}
+
+	bases := make([]string, 3)
+	for i := range bases {
+		bases[i] = fmt.Sprintf("http://127.0.0.1:%d", basePort+i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := openStream(ctx, t, bases[0], "news", "")
+	if ev, err := readEvent(r); err != nil || ev.event != "" {
+		t.Fatalf("first event %+v (%v), want the cursor", ev, err)
+	}
+	id := publishHTML(t, bases[2], "news", `<p id="n">through the script's cluster</p>`)
+	if got := readPatches(t, "node 1", r, 1); got[0] != id {
+		t.Fatalf("node 1 read %v, want %s published on node 3", got, id)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("cluster.sh exited with %v after SIGTERM, want status 0\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("cluster.sh still running 30s after SIGTERM:\n%s", stderr.String())
+	}
+	for _, port := range []int{natsPort, basePort, basePort + 1, basePort + 2} {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			t.Errorf("port %d still answers after cluster.sh stopped", port)
 		}
 	}
 }
