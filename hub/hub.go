@@ -124,6 +124,15 @@ type Config struct {
 	// memory no longer holds what it missed. So a reconnect never holds
 	// more than that in memory, however much the log keeps.
 	MaxLogReplay int
+	// IdempotencyWindow, without Log, is how long a publish's
+	// IdempotencyKey is remembered (DefaultIdempotencyWindow if zero;
+	// negative remembers none). With Log, the log's duplicate window
+	// applies instead.
+	IdempotencyWindow time.Duration
+	// IdempotencyKeys, without Log, bounds how many keys are remembered
+	// (DefaultIdempotencyKeys if zero; negative remembers none): past it the
+	// oldest are forgotten first.
+	IdempotencyKeys int
 }
 
 // Validate returns every invalid field of c at once.
@@ -162,6 +171,12 @@ func (c Config) withDefaults() Config {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = heartbeat.DefaultInterval
 	}
+	if c.IdempotencyWindow == 0 {
+		c.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if c.IdempotencyKeys == 0 {
+		c.IdempotencyKeys = DefaultIdempotencyKeys
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -184,6 +199,7 @@ type Hub struct {
 	hist      *history
 	forgotten uint64 // highest trimmed ID of topics no longer tracked
 	draining  bool
+	idem      *idempotency // remembered IdempotencyKeys, without an event log
 
 	active sync.WaitGroup // open subscriptions
 
@@ -217,6 +233,7 @@ func New(cfg Config) (*Hub, error) {
 		topics:  make(map[string]*topic),
 		clients: make(map[*broadcast.Subscriber]*Subscription),
 		hist:    newHistory(cfg),
+		idem:    newIdempotency(cfg.IdempotencyWindow, cfg.IdempotencyKeys),
 	}
 	if cfg.Log != nil {
 		if err := h.startFollowing(cfg.Log); err != nil {
@@ -282,10 +299,16 @@ func (h *Hub) PublishPrivate(topics []string, events ...sse.Eventer) (Published,
 type PublishOptions struct {
 	// Private publishes as PublishPrivate does.
 	Private bool
-	// IdempotencyKey, with an event log (Config.Log), makes a retry of the
-	// same publish within the log's duplicate window store its events once
-	// and answer the same IDs: event i is stored under the key
-	// IdempotencyKey + "#" + i. Without a log it is ignored.
+	// IdempotencyKey makes a retry of the same publish answer the first
+	// one's result and publish nothing. Without an event log, the hub
+	// remembers each key's answer for Config.IdempotencyWindow (at most
+	// Config.IdempotencyKeys keys): a publish with a remembered key answers
+	// that (IDs, Topics and Subscribers as the first publish had them),
+	// whatever its topics and events, and delivers nothing. A batch is one
+	// unit. With an event log (Config.Log), a retry within the log's
+	// duplicate window stores its events once and answers the same IDs:
+	// event i is stored under the key IdempotencyKey + "#" + i. Keys are
+	// the caller's: one that serves several publishers scopes them.
 	IdempotencyKey string
 }
 
@@ -326,6 +349,12 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 	var res broadcast.Result
 
 	h.mu.Lock()
+	if opts.IdempotencyKey != "" {
+		if first, ok := h.idem.lookup(opts.IdempotencyKey, time.Now()); ok {
+			h.mu.Unlock()
+			return clonePublished(first), nil
+		}
+	}
 	for i, buf := range bufs {
 		h.seq++
 		e := &entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}
@@ -345,6 +374,9 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 		for _, s := range res.Evicted {
 			h.evictLocked(s)
 		}
+	}
+	if opts.IdempotencyKey != "" {
+		h.idem.remember(opts.IdempotencyKey, out, time.Now())
 	}
 	h.mu.Unlock()
 

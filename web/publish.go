@@ -50,7 +50,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	var key string
 	if err == nil {
-		key, err = idempotencyKey(r)
+		key, err = idempotencyKey(r, p)
 	}
 	var ev sse.Eventer
 	if err == nil {
@@ -71,11 +71,13 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 const MaxIdempotencyKey = 128
 
 // idempotencyKey returns the publish's Idempotency-Key header: 1 to
-// MaxIdempotencyKey printable ASCII characters, or absent. With a cluster,
-// a retry that carries the same key within the event log's duplicate
-// window is stored once and answers the same IDs; a single node ignores
-// it.
-func idempotencyKey(r *http.Request) (string, error) {
+// MaxIdempotencyKey printable ASCII characters, or absent. A retry that
+// carries the same key within the window (a single node's
+// idempotency-window, a cluster's duplicate window) answers the first
+// publish's result and publishes nothing. The key returned is scoped to
+// p's credential (an API key or token), so that one publisher cannot learn
+// another's result; without authorization it is used as given.
+func idempotencyKey(r *http.Request, p publisher) (string, error) {
 	vs := r.Header.Values("Idempotency-Key")
 	switch len(vs) {
 	case 0:
@@ -92,6 +94,9 @@ func idempotencyKey(r *http.Request) (string, error) {
 		if k[i] < ' ' || k[i] > '~' {
 			return "", badField("Idempotency-Key", fmt.Errorf("byte %#x at %d; want printable ASCII", k[i], i))
 		}
+	}
+	if !strings.HasPrefix(p.key, "ip:") {
+		k = p.key + "|" + k
 	}
 	return k, nil
 }
@@ -410,7 +415,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	key, err := idempotencyKey(r)
+	key, err := idempotencyKey(r, p)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -115,6 +115,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	if private != nil {
 		opts = append(opts, private)
 	}
+	if opts, err = presenceOption(r, opts); err != nil {
+		writeError(w, r, err)
+		return nil
+	}
 	o := &openStream{r: r, id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
 	refused := s.limits.acquire(o.ip)
 	if refused != nil && s.hangups.reap() > 0 {

@@ -243,9 +243,9 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	// Streams are routed in ServeHTTP, before the router; these routes only
 	// document them.
 	r.Get("/subscribe", s.handleSubscribeQuery)
-	r.Get("/topics/*", s.handleSubscribePath)
 	r.Group(func(r chi.Router) {
 		r.Use(s.logRequests, middleware.Recoverer, s.cors)
+		r.Get("/topics/*", s.handleTopicGet) // presence counts; streams document themselves here
 		r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})
@@ -297,7 +297,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/topics/"):
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/topics/") && !isPresencePath(r):
 		s.handleSubscribePath(w, r)
 	case r.Method == http.MethodGet && r.URL.Path == "/subscribe":
 		s.handleSubscribeQuery(w, r)

@@ -1,0 +1,134 @@
+package cluster
+
+import (
+	"encoding/json"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hubd-dev/hubd/hub"
+)
+
+// Presence sharing. Every node publishes its subscriber counts by topic on
+// the core NATS subject PREFIX-presence (outside the stream, so never
+// stored: "hubd.events-presence" by default) every PresenceEvery, and
+// once more, empty, when it stops. Each node sums the counts of the
+// others it heard from within PresenceTTL, so that a node that dies
+// without a word drops out of the count after PresenceTTL at most.
+const (
+	PresenceEvery = time.Second
+	PresenceTTL   = 3*PresenceEvery + PresenceEvery/2
+)
+
+var _ hub.PresenceSharer = (*Log)(nil)
+
+// presenceMsg is what a node publishes: its counts by topic, under an ID
+// of its own that is new each time the node starts sharing.
+type presenceMsg struct {
+	Node   string         `json:"node"`
+	Counts map[string]int `json:"counts,omitempty"`
+	Gone   bool           `json:"gone,omitempty"` // the node stopped sharing
+}
+
+// presenceSubject is the subject nodes share their counts on.
+func (c Config) presenceSubject() string { return c.SubjectPrefix + "-presence" }
+
+// peer is what a node last said and when it was heard.
+type peer struct {
+	counts map[string]int
+	seen   time.Time
+}
+
+// SharePresence shares this node's subscriber counts with the other
+// nodes on the same stream's subject prefix (see PresenceEvery), for the
+// hub's presence counts. It calls local every PresenceEvery, and remote,
+// from the same goroutine, with the sum by topic of the other nodes'
+// latest counts whenever that sum changes. stop ends the sharing (telling
+// the others so) and waits for the goroutine; Shutdown ends it too.
+func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]int)) (stop func(), err error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	msgs := make(chan *nats.Msg, 256) // a message dropped when full is sent again a second later
+	sub, err := l.nc.ChanSubscribe(l.cfg.presenceSubject(), msgs)
+	if err != nil {
+		l.wg.Done()
+		return nil, unavailable(err)
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() { // owned by the Log and the caller: ends on stop or Shutdown
+		defer l.wg.Done()
+		defer close(done)
+		l.sharePresence(sub, msgs, quit, local, remote)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}, nil
+}
+
+// sharePresence is the sharing goroutine's loop.
+func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit <-chan struct{},
+	local func() map[string]int, remote func(map[string]int)) {
+	self := nats.NewInbox() // unique, even among nodes given the same node ID
+	peers := make(map[string]peer)
+	var sum map[string]int
+	publish := func(m presenceMsg) {
+		m.Node = self
+		data, err := json.Marshal(m)
+		if err == nil {
+			err = l.nc.Publish(l.cfg.presenceSubject(), data)
+		}
+		if err != nil {
+			l.logger.Debug("share presence", keyErr, err)
+		}
+	}
+	update := func(now time.Time) {
+		next := make(map[string]int)
+		for id, p := range peers {
+			if now.Sub(p.seen) > PresenceTTL {
+				delete(peers, id)
+				continue
+			}
+			for topic, n := range p.counts {
+				next[topic] += n
+			}
+		}
+		if !maps.Equal(next, sum) {
+			sum = next
+			remote(maps.Clone(sum))
+		}
+	}
+	defer func() {
+		_ = sub.Unsubscribe()
+		publish(presenceMsg{Gone: true})
+	}()
+	publish(presenceMsg{Counts: local()})
+	tick := time.NewTicker(PresenceEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-l.ctx.Done():
+			return
+		case now := <-tick.C:
+			publish(presenceMsg{Counts: local()})
+			update(now)
+		case m := <-msgs:
+			var pm presenceMsg
+			if err := json.Unmarshal(m.Data, &pm); err != nil || pm.Node == "" || pm.Node == self {
+				continue
+			}
+			if pm.Gone {
+				delete(peers, pm.Node)
+			} else {
+				peers[pm.Node] = peer{counts: pm.Counts, seen: time.Now()}
+			}
+			update(time.Now())
+		}
+	}
+}
