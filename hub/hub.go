@@ -204,6 +204,7 @@ type Hub struct {
 	active sync.WaitGroup // open subscriptions
 
 	follow *follower // with Config.Log only; see log.go
+	pres   presence  // see presence.go
 
 	stats counters
 }
@@ -238,6 +239,10 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Log != nil {
 		if err := h.startFollowing(cfg.Log); err != nil {
 			return nil, err
+		}
+		if err := h.startPresence(cfg.Log); err != nil {
+			_ = h.stopFollowing(context.Background())
+			return nil, fmt.Errorf("share presence: %w", err)
 		}
 	}
 	h.ticker = heartbeat.Start(cfg.Heartbeat, func(time.Time) { h.Beat() })
@@ -505,11 +510,15 @@ func (h *Hub) evictLocked(s *broadcast.Subscriber) {
 
 func (h *Hub) removeLocked(sub *Subscription) {
 	delete(h.clients, sub.sub)
+	if sub.presence {
+		h.unwatchLocked(sub)
+	}
 	for _, name := range sub.Topics {
 		if t := h.topics[name]; t != nil {
 			t.group.Remove(sub.sub)
 			h.releaseLocked(t)
 		}
+		h.presenceChangedLocked(name)
 	}
 }
 
@@ -542,15 +551,17 @@ type Subscription struct {
 	// longer all be replayed, or that the ID is not one this run can place.
 	Missed bool
 	// Private are the topics whose private events this subscription gets.
-	Private []string
-	once    sync.Once
+	Private  []string
+	presence bool // see WithPresence
+	once     sync.Once
 }
 
 // SubscribeOption changes how Subscribe registers a client.
 type SubscribeOption func(*subscribeConfig)
 
 type subscribeConfig struct {
-	private func(topic string) bool // nil: no private events
+	private  func(topic string) bool // nil: no private events
+	presence bool                    // see WithPresence
 }
 
 // WithPrivate grants the subscription the private events of each of its
@@ -681,6 +692,9 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 	}
 	h.clients[sub.sub] = sub
 	h.active.Add(1)
+	for _, name := range topics {
+		h.presenceChangedLocked(name)
+	}
 
 	if lastEventID != "" {
 		if !known || last > h.seq {
@@ -702,6 +716,10 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 		}
 	}
 	sub.Replay = append(sub.Replay, []byte("id: "+h.EventID(h.seq)+"\n\n"))
+	if c.presence {
+		sub.presence = true
+		h.watchLocked(sub)
+	}
 	return sub, nil
 }
 
@@ -731,6 +749,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	h.ticker.Stop()
+	h.stopPresence()
 	if err := h.stopFollowing(ctx); err != nil {
 		return err
 	}
