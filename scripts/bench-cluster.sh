@@ -10,6 +10,10 @@
 # (BENCH_NATS_PORT [14222], BENCH_BASE_PORT [18181] and the two after it),
 # stores in a temporary folder, and is stopped when the run ends, however
 # it ends. Everything stays on 127.0.0.0/8 and ends by itself.
+
+# The braces make bash read the whole script before running it, so that
+# editing this file cannot upset a run in progress.
+{
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:?usage: scripts/bench-cluster.sh NAME [hubload flags]}
@@ -30,9 +34,24 @@ NATS_PORT=$nats_port BASE_PORT=$base_port NODES=$nodes CLUSTER_DIR="$dir/cluster
   HUBD_FLAGS="-log-level warn ${HUBD_FLAGS:-}" \
   scripts/cluster.sh >"$dir/cluster.out" 2>"$dir/cluster.err" &
 cluster=$!
+hub_pids='' nats_pid=''
+# stop ends cluster.sh, which stops its nodes and NATS; should any of them
+# outlive it (cluster.sh killed, say), they are stopped by their PIDs.
 stop() {
   kill -TERM "$cluster" 2>/dev/null || true
   wait "$cluster" 2>/dev/null || true
+  local pid left=()
+  for pid in ${hub_pids//,/ } $nats_pid; do
+    kill -0 "$pid" 2>/dev/null && left+=("$pid")
+  done
+  if ((${#left[@]})); then
+    echo "bench-cluster.sh: stopping ${left[*]}, which outlived cluster.sh" >&2
+    kill -TERM "${left[@]}" 2>/dev/null || true
+    for pid in "${left[@]}"; do
+      for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true # still there after 30 s
+    done
+  fi
   rm -rf "$dir"
 }
 trap stop EXIT
@@ -64,3 +83,5 @@ out="bench/load-cluster-$scenario.txt"
   echo "# hubload -url $urls -hub-pid $hub_pids -nats-pid $nats_pid -scenario cluster-$scenario $*"
 } >"$out"
 ./bin/hubload -url "$urls" -hub-pid "$hub_pids" -nats-pid "$nats_pid" -scenario "cluster-$scenario" "$@" | tee -a "$out"
+exit
+}
