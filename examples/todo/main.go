@@ -1,0 +1,330 @@
+// Command todo is a shared todo list built with the sse package alone: no
+// hub, no daemon. It is a recipe for a live Datastar page in plain Go.
+//
+//	go run ./examples/todo -addr 127.0.0.1:8081
+//
+// Every tab holds one stream (GET /updates). The buttons post the page's
+// signals (POST /add, /toggle, /delete, /clear); the app changes its list
+// and sends the new list, as one element patch and one signal patch, to
+// every open stream, so that every tab shows the same list. The answer to
+// a post is a signal patch: the input cleared, or the reason it was
+// refused.
+//
+// The page loads the official Datastar client from -datastar: a URL, or a
+// file the app serves at /datastar.js (default: the pinned CDN release).
+// It prints "listening on http://ADDR" once it accepts connections.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"html"
+	"html/template"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// Limits of the list, so that a visitor cannot grow it without bound.
+const (
+	maxTodos    = 100
+	maxTodoText = 200 // characters
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "todo:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the app until ctx ends or SIGINT/SIGTERM arrives.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("todo", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on (port 0 picks a free port)")
+	client := fs.String("datastar", sse.DatastarCDN, "the Datastar client: an http(s) URL, or a file served at /datastar.js")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := newApp(*client)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
+	// Shutdown does not end streams: closing them lets their handlers return.
+	srv.RegisterOnShutdown(a.closeStreams)
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }() // ends when srv is shut down
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// todo is one item of the list.
+type todo struct {
+	ID   int
+	Text string
+	Done bool
+}
+
+// app holds the list and the open streams. mu guards both, and is held
+// while a change is sent to every stream, so that every tab gets the
+// changes in the order they were made.
+type app struct {
+	clientSrc  string // the script src of the Datastar client
+	clientFile string // the file served at /datastar.js, if any
+
+	mu      sync.Mutex
+	todos   []todo
+	lastID  int
+	streams map[*sse.Stream]bool
+}
+
+// newApp makes an empty list. client is a URL or a readable file.
+func newApp(client string) (*app, error) {
+	a := &app{clientSrc: client, streams: map[*sse.Stream]bool{}}
+	if !strings.HasPrefix(client, "https://") && !strings.HasPrefix(client, "http://") {
+		if _, err := os.Stat(client); err != nil {
+			return nil, fmt.Errorf("-datastar %q: neither an http(s) URL nor a readable file: %w", client, err)
+		}
+		a.clientSrc, a.clientFile = "/datastar.js", client
+	}
+	return a, nil
+}
+
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.page)
+	mux.HandleFunc("GET /datastar.js", func(w http.ResponseWriter, r *http.Request) {
+		if a.clientFile == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFile(w, r, a.clientFile)
+	})
+	mux.HandleFunc("GET /updates", a.updates)
+	mux.HandleFunc("POST /add", a.action(add))
+	mux.HandleFunc("POST /toggle", a.action(toggle))
+	mux.HandleFunc("POST /delete", a.action(remove))
+	mux.HandleFunc("POST /clear", a.action(clearDone))
+	return mux
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>todo</title>
+<link rel="icon" href="data:,">
+<script type="module" src="{{.}}"></script>
+</head>
+<body>
+<h1>Todo, shared by every tab</h1>
+<div data-signals="{text: '', id: 0, error: '', left: 0}" data-init="@get('/updates')">
+  <form data-on:submit__prevent="@post('/add')">
+    <input data-bind:text aria-label="new todo" placeholder="something to do" maxlength="200">
+    <button type="submit">Add</button>
+    <span class="error" data-text="$error"></span>
+  </form>
+  <ul id="todos"></ul>
+  <p><span id="left" data-text="$left + ' left'"></span>
+    <button id="clear" data-on:click="@post('/clear')">Clear done</button></p>
+</div>
+</body>
+</html>
+`))
+
+func (a *app) page(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageTmpl.Execute(w, a.clientSrc)
+}
+
+// updates holds one tab's stream open: it sends the list at once, then
+// every change, until the tab goes or the server shuts down.
+func (a *app) updates(w http.ResponseWriter, r *http.Request) {
+	ended := make(chan struct{})
+	// A short write deadline: changes are sent with mu held, so a tab that
+	// stops reading may hold the others back this long at most.
+	stream, err := sse.NewSSE(w, r, sse.WithWriteTimeout(2*time.Second), sse.OnClose(func(error) { close(ended) }))
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	a.streams[stream] = true
+	stream.Send(a.view()...) // under mu: no change can come in between
+	a.mu.Unlock()
+
+	<-ended // the tab went, a write failed, or closeStreams ran
+	a.mu.Lock()
+	delete(a.streams, stream)
+	a.mu.Unlock()
+}
+
+// closeStreams ends every open stream.
+func (a *app) closeStreams() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for s := range a.streams {
+		s.Close()
+	}
+}
+
+// change applies one action to the list, with mu held. It returns an error
+// for the visitor, naming what is wrong, or nil when the list changed.
+type change func(a *app, in input) error
+
+// input is the part of the page's signals that the actions read.
+type input struct {
+	Text string `json:"text"`
+	ID   int    `json:"id"`
+}
+
+// action turns a change into a handler: it reads the signals, applies the
+// change, sends the new list to every tab, and answers the poster with a
+// signal patch (the input cleared, or the error).
+func (a *app) action(c change) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !sse.IsDatastarRequest(r) { // a plain cross-site form cannot set it
+			http.Error(w, "want a Datastar request", http.StatusForbidden)
+			return
+		}
+		var in input
+		if err := sse.ReadSignals(r, &in); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		a.mu.Lock()
+		err := c(a, in)
+		if err == nil {
+			view := a.view()
+			for s := range a.streams {
+				s.Send(view...) // a failed write ends that stream only
+			}
+		}
+		a.mu.Unlock()
+
+		answer := map[string]any{"error": ""}
+		if err != nil {
+			answer["error"] = err.Error()
+		} else if r.URL.Path == "/add" {
+			answer["text"] = ""
+		}
+		signals, _ := sse.MarshalSignals(answer)
+		stream, serr := sse.NewSSE(w, r)
+		if serr != nil {
+			return
+		}
+		defer stream.Close()
+		stream.Send(signals)
+	}
+}
+
+func add(a *app, in input) error {
+	text := strings.TrimSpace(in.Text)
+	switch {
+	case text == "":
+		return errors.New("text: write something to do first")
+	case utf8.RuneCountInString(text) > maxTodoText:
+		return fmt.Errorf("text: a todo holds at most %d characters", maxTodoText)
+	case len(a.todos) >= maxTodos:
+		return fmt.Errorf("the list holds at most %d todos: clear some first", maxTodos)
+	}
+	a.lastID++
+	a.todos = append(a.todos, todo{ID: a.lastID, Text: text})
+	return nil
+}
+
+func toggle(a *app, in input) error {
+	i, err := a.find(in.ID)
+	if err == nil {
+		a.todos[i].Done = !a.todos[i].Done
+	}
+	return err
+}
+
+func remove(a *app, in input) error {
+	i, err := a.find(in.ID)
+	if err == nil {
+		a.todos = append(a.todos[:i], a.todos[i+1:]...)
+	}
+	return err
+}
+
+func clearDone(a *app, _ input) error {
+	kept := a.todos[:0]
+	for _, t := range a.todos {
+		if !t.Done {
+			kept = append(kept, t)
+		}
+	}
+	a.todos = kept
+	return nil
+}
+
+// find returns the index of the todo with the given id.
+func (a *app) find(id int) (int, error) {
+	for i, t := range a.todos {
+		if t.ID == id {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("id: no todo %d (another tab may have deleted it)", id)
+}
+
+// view renders the list, with mu held: the list as one element that
+// replaces #todos, and the count of what is left as a signal. The visitor's
+// text is escaped, so it always shows as text.
+func (a *app) view() []sse.Eventer {
+	var b strings.Builder
+	b.WriteString(`<ul id="todos">`)
+	left := 0
+	for _, t := range a.todos {
+		text, label := html.EscapeString(t.Text), "done"
+		if t.Done {
+			text, label = "<s>"+text+"</s>", "undo"
+		} else {
+			left++
+		}
+		fmt.Fprintf(&b, `<li id="todo-%d"><span>%s</span> `+
+			`<button class="toggle" data-on:click="$id = %d; @post('/toggle')">%s</button> `+
+			`<button class="delete" data-on:click="$id = %d; @post('/delete')">delete</button></li>`,
+			t.ID, text, t.ID, label, t.ID)
+	}
+	b.WriteString(`</ul>`)
+	return []sse.Eventer{
+		sse.PatchElements{Elements: b.String()},
+		sse.PatchSignals{Signals: fmt.Appendf(nil, `{"left":%d}`, left)},
+	}
+}
