@@ -1,0 +1,176 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MissedSignal is the signal the hub sets when a reconnecting subscriber
+// missed events that it no longer holds.
+const MissedSignal = "_hubdMissed"
+
+// Event is one server-sent event as a subscriber receives it.
+type Event struct {
+	Type string   // the event name, such as "datastar-patch-elements"
+	ID   string   // the event ID, if the event carried one
+	Data []string // the data lines, in order
+	// Missed is true for the hub's signal that events were missed before
+	// this point (MissedSignal): what follows is what the hub still held.
+	Missed bool
+}
+
+// Subscribe streams the events of topics, starting after lastEventID (""
+// for live events only). The iterator yields each event as it arrives;
+// after a cut or a clean end of the stream, or a 429 or 503, it reconnects
+// by itself with backoff (resetting once events flow again) and resumes
+// after the last event ID it saw, so that nothing is lost or repeated
+// while the hub still holds the events (else an event with Missed comes
+// first). It yields an error and stops only when the hub refuses the
+// subscription (an *Error) or ctx ends (ctx's error), or when the loop
+// breaks.
+func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID string) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		q := url.Values{"topic": topics}
+		target := c.endpoint("/subscribe") + "?" + q.Encode()
+		for try := 0; ; try++ {
+			resp, err := c.open(ctx, target, lastEventID)
+			var wait time.Duration
+			if err == nil {
+				got := false
+				err = readEvents(resp.Body, func(ev Event) bool {
+					got = true
+					if ev.ID != "" {
+						lastEventID = ev.ID
+					}
+					if len(ev.Data) == 0 {
+						return true // a frame that only moves the ID
+					}
+					return yield(ev, nil)
+				})
+				resp.Body.Close()
+				if errors.Is(err, errStop) {
+					return
+				}
+				if got {
+					try = 0
+				}
+			} else {
+				var apiErr *Error
+				if errors.As(err, &apiErr) {
+					if !retryable(apiErr.Status) {
+						yield(Event{}, fmt.Errorf("subscribe: %w", err))
+						return
+					}
+					wait = apiErr.retryAfter
+				}
+			}
+			if ctx.Err() != nil {
+				yield(Event{}, ctx.Err())
+				return
+			}
+			if sleep(ctx, max(wait, c.backoff(try))) != nil {
+				yield(Event{}, ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+// open starts one stream request.
+func (c *Client) open(ctx context.Context, target, lastEventID string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	c.authorize(req)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		wait := retryAfter(resp.Header.Get("Retry-After"))
+		err := answerError(resp).(*Error)
+		err.retryAfter = wait
+		return nil, err
+	}
+	return resp, nil
+}
+
+// errStop is readEvents' error when its callback asked to stop.
+var errStop = errors.New("client: stop")
+
+// readEvents parses an event stream (the HTML standard's rules: fields
+// split at the first colon, one leading space dropped, comments skipped,
+// an event dispatched at a blank line if it has data or an ID) and hands
+// each event to emit, until the stream ends (its error, io.EOF for a clean
+// end) or emit returns false (errStop).
+func readEvents(r io.Reader, emit func(Event) bool) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var ev Event
+	seen := false
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			// An unterminated last line is an incomplete event: dropped.
+			return err
+		}
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		if line == "" {
+			if seen && (len(ev.Data) > 0 || ev.ID != "") {
+				ev.Missed = missed(&ev)
+				if !emit(ev) {
+					return errStop
+				}
+			}
+			ev, seen = Event{}, false
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			ev.Type, seen = value, true
+		case "id":
+			if !strings.ContainsRune(value, 0) {
+				ev.ID, seen = value, true
+			}
+		case "data":
+			ev.Data, seen = append(ev.Data, value), true
+		}
+	}
+}
+
+// missed says whether ev is the hub's MissedSignal set to true.
+func missed(ev *Event) bool {
+	if ev.Type != "datastar-patch-signals" {
+		return false
+	}
+	var signals strings.Builder
+	for _, d := range ev.Data {
+		if v, ok := strings.CutPrefix(d, "signals "); ok {
+			signals.WriteString(v)
+			signals.WriteByte('\n')
+		}
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(signals.String()), &m) != nil {
+		return false
+	}
+	return string(m[MissedSignal]) == "true"
+}
