@@ -158,7 +158,7 @@ func TestRetryNeverPublishesTwice(t *testing.T) {
 				return
 			}
 			keys = append(keys, r.Header.Get("Idempotency-Key")) // one publish at a time here
-			if publishes.Add(1) == 2 { // the publish after the start marker
+			if publishes.Add(1) == 2 {                           // the publish after the start marker
 				rec := httptest.NewRecorder()
 				api.ServeHTTP(rec, r) // stored...
 				cut.Add(1)
