@@ -124,6 +124,12 @@ type Config struct {
 	// memory no longer holds what it missed. So a reconnect never holds
 	// more than that in memory, however much the log keeps.
 	MaxLogReplay int
+	// RetainedTopicBytes bounds one topic's retained state, in bytes
+	// (DefaultRetainedTopicBytes if zero; negative: no bound), and
+	// RetainedBytes that of all topics together (DefaultRetainedBytes if
+	// zero; negative: no bound). A retained publish that would exceed
+	// either fails, publishing nothing. See retained.go.
+	RetainedTopicBytes, RetainedBytes int64
 	// IdempotencyWindow, without Log, is how long a publish's
 	// IdempotencyKey is remembered (DefaultIdempotencyWindow if zero;
 	// negative remembers none). With Log, the log's duplicate window
@@ -177,6 +183,12 @@ func (c Config) withDefaults() Config {
 	if c.IdempotencyKeys == 0 {
 		c.IdempotencyKeys = DefaultIdempotencyKeys
 	}
+	if c.RetainedTopicBytes == 0 {
+		c.RetainedTopicBytes = DefaultRetainedTopicBytes
+	}
+	if c.RetainedBytes == 0 {
+		c.RetainedBytes = DefaultRetainedBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -200,6 +212,8 @@ type Hub struct {
 	forgotten uint64 // highest trimmed ID of topics no longer tracked
 	draining  bool
 	idem      *idempotency // remembered IdempotencyKeys, without an event log
+
+	retained retainedState // guarded by mu; see retained.go
 
 	active sync.WaitGroup // open subscriptions
 
@@ -315,6 +329,11 @@ type PublishOptions struct {
 	// event i is stored under the key IdempotencyKey + "#" + i. Keys are
 	// the caller's: one that serves several publishers scopes them.
 	IdempotencyKey string
+	// Retain also keeps the events in their topics' retained state, for
+	// subscribers that come later (see retained.go). A script cannot be
+	// retained; a publish that would exceed the retained bounds fails with
+	// ErrRetainedTopicFull or ErrRetainedFull and publishes nothing.
+	Retain bool
 }
 
 // PublishContext publishes as Publish does, with options. Without an
@@ -346,6 +365,10 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 	if err := encode(bufs, events, h.idPre); err != nil {
 		return Published{}, err
 	}
+	ops, err := h.retainOpsFor(opts, bufs)
+	if err != nil {
+		return Published{}, err
+	}
 	if h.follow != nil {
 		return h.publishLog(ctx, topics, opts, bufs)
 	}
@@ -360,6 +383,12 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 			return clonePublished(first), nil
 		}
 	}
+	retain, err := h.prepareRetainLocked(topics, private, ops, h.seq+1)
+	if err != nil {
+		h.mu.Unlock()
+		return Published{}, err
+	}
+	h.retained.commit(retain)
 	for i, buf := range bufs {
 		h.seq++
 		e := &entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}
@@ -715,6 +744,7 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
 		}
 	}
+	h.addRetainedLocked(sub, lastEventID == "")
 	sub.Replay = append(sub.Replay, []byte("id: "+h.EventID(h.seq)+"\n\n"))
 	if c.presence {
 		sub.presence = true

@@ -51,6 +51,12 @@ type LogMessage struct {
 	// Private events reach only subscribers granted private access to one
 	// of Topics.
 	Private bool
+	// Retain keeps the event in its topics' retained state (see
+	// PublishOptions.Retain) as each node applies it.
+	Retain bool
+	// ClearRetained, with no Data, is not an event: it clears the
+	// retained state of Topics as each node applies it (Hub.ClearRetained).
+	ClearRetained bool
 	// Data is the event as the hub encodes it, without its id line
 	// ("event: ...\ndata: ...\n\n"). Every node writes "id: EPOCH-SEQ\n"
 	// in front, so every node sends the very bytes a single node would.
@@ -240,7 +246,10 @@ func (h *Hub) apply(e LogEntry) error {
 		return nil // applied already
 	}
 	h.seq = e.Seq
-	if topics != nil {
+	if topics != nil && (e.Retain || e.ClearRetained) {
+		h.applyRetainedLocked(topics, e)
+	}
+	if topics != nil && !e.ClearRetained {
 		ent := &entry{frame: broadcast.Frame{ID: e.Seq, Data: h.putID(buf, e.Seq), Private: e.Private}, topics: topics}
 		for _, name := range topics {
 			t := h.topicLocked(name)
@@ -359,13 +368,16 @@ func (h *Hub) Clustered() bool { return h.follow != nil }
 // delivers them, in the log's order, on every node alike.
 func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptions, bufs [][]byte) (Published, error) {
 	out := Published{IDs: make([]string, len(bufs)), Topics: topics}
+	if err := h.checkRetainLog(topics, opts, bufs); err != nil {
+		return Published{}, err
+	}
 	var first, last uint64
 	for i, buf := range bufs {
 		key := ""
 		if opts.IdempotencyKey != "" {
 			key = opts.IdempotencyKey + "#" + strconv.Itoa(i)
 		}
-		seq, err := h.follow.log.Append(ctx, LogMessage{Topics: topics, Private: opts.Private, Data: buf[h.idPre:]}, key)
+		seq, err := h.follow.log.Append(ctx, LogMessage{Topics: topics, Private: opts.Private, Retain: opts.Retain, Data: buf[h.idPre:]}, key)
 		if err != nil {
 			if i > 0 {
 				return Published{}, fmt.Errorf("publish event %d of %d (the ones before it are stored; retry with the same idempotency key to store the rest once): %w", i, len(bufs), err)
@@ -450,7 +462,7 @@ func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []strin
 	}
 	limit := max(h.cfg.MaxLogReplay, 0)
 	err = l.Read(ctx, topics, last, upto, func(e LogEntry) error {
-		if e.Private && !grants(private, e.Topics) {
+		if e.ClearRetained || e.Private && !grants(private, e.Topics) {
 			return nil
 		}
 		buf := make([]byte, h.idPre, h.idPre+len(e.Data))

@@ -14,9 +14,9 @@ import (
 // snapshotVersion changes whenever the snapshot's layout does. Version 1
 // held one run of consecutive events from First; version 2 gives each
 // event its ID and the topics that still hold it, since a topic's own bound
-// can drop an event from one topic and not another. NewFromHistory reads
-// both.
-const snapshotVersion = 2
+// can drop an event from one topic and not another; version 3 adds the
+// retained state. NewFromHistory reads all three.
+const snapshotVersion = 3
 
 // snapshot is what a restarted hub needs to go on where this one stopped:
 // the run's epoch and newest ID, the history, and the marks that tell a
@@ -28,7 +28,22 @@ type snapshot struct {
 	Forgotten uint64
 	First     uint64 // version 1 only: the ID of Events[0], the others following one by one
 	Events    []snapshotEvent
-	Trimmed   map[string]uint64 // topics with events kept: highest trimmed ID
+	Trimmed   map[string]uint64  // topics with events kept: highest trimmed ID
+	Retained  []snapshotRetained // version 3
+}
+
+// snapshotRetained is one topic's retained state (see retained.go).
+type snapshotRetained struct {
+	Topic       string
+	Public, All []byte
+	Elements    []snapshotPatch
+}
+
+type snapshotPatch struct {
+	Seq          uint64
+	Target, Mode string
+	Private      bool
+	Data         []byte
 }
 
 type snapshotEvent struct {
@@ -68,6 +83,7 @@ func (h *Hub) SaveHistory(w io.Writer) error {
 		}
 		s.Events = append(s.Events, ev)
 	}
+	s.Retained = h.retained.save()
 	h.mu.Unlock()
 	if err := gob.NewEncoder(w).Encode(&s); err != nil {
 		return fmt.Errorf("hub: save history: %w", err)
@@ -107,6 +123,7 @@ func NewFromHistory(cfg Config, r io.Reader) (*Hub, error) {
 		}
 		h.addLocked(e)
 	}
+	h.retained.load(s.Retained)
 	return h, nil
 }
 
@@ -122,13 +139,16 @@ func (s *snapshot) check() error {
 		for i := range s.Events {
 			s.Events[i].ID = s.First + uint64(i)
 		}
-	case snapshotVersion:
+	case 2, snapshotVersion:
 	default:
 		return fmt.Errorf("%w: format version %d; this hubd reads versions 1 to %d (was the file written by a newer hubd?)",
 			ErrSnapshot, s.Version, snapshotVersion)
 	}
 	if s.Epoch == "" || strings.ContainsAny(s.Epoch, "-\r\n\x00") {
 		return fmt.Errorf("%w: epoch %q", ErrSnapshot, s.Epoch)
+	}
+	if err := checkRetained(s.Retained); err != nil {
+		return err
 	}
 	var prev uint64
 	for i, ev := range s.Events {

@@ -269,7 +269,7 @@ func TestNewFromHistoryRefusesBadSnapshots(t *testing.T) {
 		want string
 	}{
 		{"valid", func(*snapshot) {}, ""},
-		{"newer version", func(s *snapshot) { s.Version = 3 }, "format version 3; this hubd reads versions 1 to 2"},
+		{"newer version", func(s *snapshot) { s.Version = 4 }, "format version 4; this hubd reads versions 1 to 3"},
 		{"no version", func(s *snapshot) { s.Version = 0 }, "format version 0"},
 		{"IDs out of order", func(s *snapshot) { s.Events[0].ID = 5; s.Events[0].Data = frame("5") }, "event 1 has ID 5, not between the previous one's 5"},
 		{"ID past the newest", func(s *snapshot) { s.Seq = 4 }, "event 1 has ID 5, not between the previous one's 3 and the newest ID 4"},
