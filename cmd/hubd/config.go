@@ -48,6 +48,7 @@ type config struct {
 	HistoryPerTopic   int
 	ClientBuffer      int
 	Heartbeat         time.Duration
+	IdempotencyWindow time.Duration
 	WriteTimeout      time.Duration
 	ReadTimeout       time.Duration
 	MaxBodyBytes      int64
@@ -274,6 +275,7 @@ var settings = []setting{
 	int64Setting("history-bytes", hub.DefaultHistoryBytes, "bound on the encoded size of the history", func(c *config) *int64 { return &c.HistoryBytes }),
 	intSetting("history-per-topic", hub.DefaultHistoryPerTopic, "events of one topic kept at most: a topic over it drops its own oldest, so that a flood on one topic cannot push out the others' events", func(c *config) *int { return &c.HistoryPerTopic }, 1),
 	stringSetting("history-file", "", "file the history is saved to at a graceful stop and restored from (then removed) at start, so that clients reconnecting after a restart miss nothing; empty: none", func(c *config) *string { return &c.HistoryFile }),
+	durationSetting("idempotency-window", hub.DefaultIdempotencyWindow, "how long a publish's Idempotency-Key is remembered on a single node: a repeat with the same key (and credential) within it answers the first result and publishes nothing; a cluster uses its stream's duplicate window", func(c *config) *time.Duration { return &c.IdempotencyWindow }),
 	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
 	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments to every subscriber", func(c *config) *time.Duration { return &c.Heartbeat }),
 	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),

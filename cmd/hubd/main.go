@@ -58,6 +58,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "publish" {
+		return runPublish(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "subscribe" {
+		return runSubscribe(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -107,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	h, err := startHub(cfg, hub.Config{
 		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, HistoryPerTopic: cfg.HistoryPerTopic, ClientBuffer: cfg.ClientBuffer,
-		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID, Log: evlog,
+		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID, Log: evlog, IdempotencyWindow: cfg.IdempotencyWindow,
 	}, log)
 	if err != nil {
 		return err
