@@ -336,7 +336,7 @@ func (l *Log) Append(ctx context.Context, m Message, key string) (uint64, error)
 	}
 	msg := &nats.Msg{
 		Subject: subject(l.cfg.SubjectPrefix, m.Topics),
-		Header:  nats.Header{formatHeader: []string{formatVersion}},
+		Header:  nats.Header{formatHeader: []string{messageVersion(m)}},
 		Data:    payload,
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(l.cfg.Stream)}

@@ -534,7 +534,7 @@ func TestFollowRefusesUnknownFormat(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	m := &nats.Msg{Subject: "hubd.events.m", Header: nats.Header{"Hubd-Format": {"2"}}, Data: []byte("?")}
+	m := &nats.Msg{Subject: "hubd.events.m", Header: nats.Header{"Hubd-Format": {"3"}}, Data: []byte("?")}
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -543,8 +543,8 @@ func TestFollowRefusesUnknownFormat(t *testing.T) {
 		got = append(got, e.Seq)
 		return nil
 	})
-	if !errors.Is(err, cluster.ErrFormat) || !strings.Contains(err.Error(), "message 2") || !strings.Contains(err.Error(), `"2"`) {
-		t.Fatalf("Follow = %v, want ErrFormat naming message 2 and version \"2\"", err)
+	if !errors.Is(err, cluster.ErrFormat) || !strings.Contains(err.Error(), "message 2") || !strings.Contains(err.Error(), `"3"`) {
+		t.Fatalf("Follow = %v, want ErrFormat naming message 2 and version \"3\"", err)
 	}
 	if !slices.Equal(got, []uint64{1}) {
 		t.Fatalf("delivered %v before the unreadable message", got)

@@ -13,17 +13,23 @@ func TestMessageRoundTrip(t *testing.T) {
 		{Topics: []string{"news"}, Data: []byte("event: datastar-patch-elements\ndata: elements <p>hi</p>\n\n")},
 		{Topics: []string{"a", "b/c", "d.e"}, Private: true, Data: []byte("x")},
 		{Topics: []string{"a"}},
+		{Topics: []string{"a", "b"}, Private: true, Retain: true, Data: []byte("y")},
+		{Topics: []string{"a"}, ClearRetained: true},
 	}
 	for _, m := range cases {
 		b, err := encodeMessage(m)
 		if err != nil {
 			t.Fatalf("encode %+v: %v", m, err)
 		}
-		got, err := decodeMessage(formatVersion, b)
+		if v := messageVersion(m); v != formatVersion1 && !m.Retain && !m.ClearRetained {
+			t.Fatalf("%+v is written as version %s; without retained state it must stay readable by version 1 nodes", m, v)
+		}
+		got, err := decodeMessage(messageVersion(m), b)
 		if err != nil {
 			t.Fatalf("decode %+v: %v", m, err)
 		}
-		if !slices.Equal(got.Topics, m.Topics) || got.Private != m.Private || !bytes.Equal(got.Data, m.Data) {
+		if !slices.Equal(got.Topics, m.Topics) || got.Private != m.Private || got.Retain != m.Retain ||
+			got.ClearRetained != m.ClearRetained || !bytes.Equal(got.Data, m.Data) {
 			t.Fatalf("round trip %+v gave %+v", m, got)
 		}
 	}
@@ -44,10 +50,12 @@ func TestMessageRefused(t *testing.T) {
 		version string
 		payload []byte
 	}{
-		"unknown version": {"2", good},
+		"unknown version": {"3", good},
+		"retain in v1":    {formatVersion1, append([]byte{flagRetain}, good[1:]...)},
+		"clear in v1":     {formatVersion1, append([]byte{flagClear}, good[1:]...)},
 		"no version":      {"", good},
 		"empty":           {formatVersion, nil},
-		"unknown flag":    {formatVersion, append([]byte{2}, good[1:]...)},
+		"unknown flag":    {formatVersion, append([]byte{8}, good[1:]...)},
 		"no topics":       {formatVersion, []byte{0, 0}},
 		"count too big":   {formatVersion, []byte{0, 9, 1, 'a'}},
 		"topic too long":  {formatVersion, []byte{0, 1, 5, 'a'}},
@@ -82,7 +90,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		// compare by meaning when the bytes differ.
 		if !bytes.Equal(again, b) {
 			m2, err := decodeMessage(formatVersion, again)
-			if err != nil || !slices.Equal(m2.Topics, m.Topics) || m2.Private != m.Private || !bytes.Equal(m2.Data, m.Data) {
+			if err != nil || !slices.Equal(m2.Topics, m.Topics) || m2.Private != m.Private || m2.Retain != m.Retain || m2.ClearRetained != m.ClearRetained || !bytes.Equal(m2.Data, m.Data) {
 				t.Fatalf("%x decoded to %+v, which encodes to %x", b, m, again)
 			}
 		}
