@@ -53,7 +53,15 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 	}
 	msgs := make(chan *nats.Msg, 256) // a message dropped when full is sent again a second later
 	sub, err := l.nc.ChanSubscribe(l.cfg.presenceSubject(), msgs)
+	if err == nil {
+		// Have the server know the subscription before returning, so
+		// that nothing published to it from now on is missed.
+		err = l.nc.FlushTimeout(l.cfg.ConnectTimeout)
+	}
 	if err != nil {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
 		l.wg.Done()
 		return nil, unavailable(err)
 	}
