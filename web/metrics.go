@@ -31,6 +31,8 @@ var metricHelp = map[string]string{
 	"hubd_heartbeat_pruned_total": "Subscribers dropped because they were gone: a write (such as a heartbeat) failed or timed out, or the client hung up.",
 	"hubd_replayed_events_total":  "Events replayed from history to reconnecting subscribers.",
 	"hubd_written_bytes_total":    "Bytes written to subscribers, before compression.",
+	"hubd_retained_topics":        "Topics holding retained state for late subscribers.",
+	"hubd_retained_bytes":         "Size of the retained state, as counted against retained-bytes.",
 }
 
 // logMetricHelp are the metrics of a hub whose event log keeps counters
@@ -91,6 +93,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("hubd_heartbeat_pruned_total", st.Pruned)
 	counter("hubd_replayed_events_total", st.Replayed)
 	counter("hubd_written_bytes_total", st.BytesWritten)
+	retainedTopics, retainedBytes := c.hub.RetainedStats()
+	gauge("hubd_retained_topics", float64(retainedTopics))
+	gauge("hubd_retained_bytes", float64(retainedBytes))
 	if ls, ok := c.hub.LogStats(); ok && c.logs != nil {
 		metric := func(name string, t prometheus.ValueType, v float64) {
 			ch <- prometheus.MustNewConstMetric(c.logs[name], t, v)

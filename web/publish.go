@@ -48,6 +48,10 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		private, err = s.privateOption(r, false)
 	}
+	var retain bool
+	if err == nil {
+		retain, err = retainOption(r, false)
+	}
 	var key string
 	if err == nil {
 		key, err = idempotencyKey(r, p)
@@ -63,7 +67,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.publish(w, r, topics, hub.PublishOptions{Private: private, IdempotencyKey: key}, ev)
+	s.publish(w, r, topics, hub.PublishOptions{Private: private, IdempotencyKey: key, Retain: retain}, ev)
 }
 
 // MaxIdempotencyKey is the longest Idempotency-Key header a publish may
@@ -194,7 +198,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string
 	}
 	res, err := s.hub.PublishContext(r.Context(), topics, opts, events...)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, r, retainError(err))
 		return
 	}
 	last := res.IDs[len(res.IDs)-1]
@@ -362,6 +366,7 @@ type batchRequest struct {
 	Topics  []string        `json:"topics"`
 	Events  []sse.JSONEvent `json:"events"`
 	Private bool            `json:"private"` // only for subscribers whose token grants a topic
+	Retain  bool            `json:"retain"`  // keep every event in the topics' retained state
 }
 
 // handleBatch publishes several events to several topics atomically and in
@@ -415,6 +420,11 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	retain, err := retainOption(r, req.Retain)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	key, err := idempotencyKey(r, p)
 	if err != nil {
 		writeError(w, r, err)
@@ -437,7 +447,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.publish(w, r, req.Topics, hub.PublishOptions{Private: private, IdempotencyKey: key}, events...)
+	s.publish(w, r, req.Topics, hub.PublishOptions{Private: private, IdempotencyKey: key, Retain: retain}, events...)
 }
 
 // batchEvent checks one event of a batch, whose fields are named after

@@ -253,6 +253,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		r.Post("/topics/*", s.handlePublish)
 		r.Post("/publish", s.handleBatch)
+		r.Delete("/topics/*", s.handleDeleteRetained)
 		r.Get("/", s.handleIndex)
 		r.Get("/openapi.yaml", handleOpenAPI)
 		if s.clientJS != nil {
