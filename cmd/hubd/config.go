@@ -89,6 +89,9 @@ type config struct {
 	Demos              bool
 	HistoryFile        string
 
+	// The retained state's bounds, per topic and in total (hub.Config).
+	RetainedTopicBytes, RetainedBytes int64
+
 	// The cluster's event log (package cluster); Cluster empty: none.
 	Cluster                         string
 	ClusterStream                   string
@@ -274,6 +277,8 @@ var settings = []setting{
 	intSetting("history-size", hub.DefaultHistorySize, "events kept for Last-Event-ID replay (-1: none)", func(c *config) *int { return &c.HistorySize }, -1),
 	int64Setting("history-bytes", hub.DefaultHistoryBytes, "bound on the encoded size of the history", func(c *config) *int64 { return &c.HistoryBytes }),
 	intSetting("history-per-topic", hub.DefaultHistoryPerTopic, "events of one topic kept at most: a topic over it drops its own oldest, so that a flood on one topic cannot push out the others' events", func(c *config) *int { return &c.HistoryPerTopic }, 1),
+	int64Setting("retained-topic-bytes", hub.DefaultRetainedTopicBytes, "bound on one topic's retained state (what a publish with Hubd-Retain keeps for subscribers that come later); a retained publish past it is refused with 413", func(c *config) *int64 { return &c.RetainedTopicBytes }),
+	int64Setting("retained-bytes", hub.DefaultRetainedBytes, "bound on the retained state of all topics together; a retained publish past it is refused with 507", func(c *config) *int64 { return &c.RetainedBytes }),
 	stringSetting("history-file", "", "file the history is saved to at a graceful stop and restored from (then removed) at start, so that clients reconnecting after a restart miss nothing; empty: none", func(c *config) *string { return &c.HistoryFile }),
 	durationSetting("idempotency-window", hub.DefaultIdempotencyWindow, "how long a publish's Idempotency-Key is remembered on a single node: a repeat with the same key (and credential) within it answers the first result and publishes nothing; a cluster uses its stream's duplicate window", func(c *config) *time.Duration { return &c.IdempotencyWindow }),
 	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
@@ -504,6 +509,9 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		if v, ok := flagged[s.name]; ok {
 			apply(s.name, v, "flag -"+s.name)
 		}
+	}
+	if c.RetainedTopicBytes > c.RetainedBytes {
+		errs = append(errs, fmt.Errorf("retained-topic-bytes %d is more than retained-bytes %d: one topic could never use it", c.RetainedTopicBytes, c.RetainedBytes))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("tls-cert %q and tls-key %q: give both or neither", c.TLSCert, c.TLSKey))

@@ -114,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	h, err := startHub(cfg, hub.Config{
 		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, HistoryPerTopic: cfg.HistoryPerTopic, ClientBuffer: cfg.ClientBuffer,
 		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID, Log: evlog, IdempotencyWindow: cfg.IdempotencyWindow,
+		RetainedTopicBytes: cfg.RetainedTopicBytes, RetainedBytes: cfg.RetainedBytes,
 	}, log)
 	if err != nil {
 		return err
