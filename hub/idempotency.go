@@ -79,9 +79,6 @@ func (c *idempotency) forgetOldest() {
 	}
 }
 
-// len returns how many keys are remembered.
-func (c *idempotency) len() int { return len(c.byKey) }
-
 // clonePublished returns p with its own slices, for a caller to keep.
 func clonePublished(p Published) Published {
 	p.IDs, p.Topics = slices.Clone(p.IDs), slices.Clone(p.Topics)
