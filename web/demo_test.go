@@ -56,8 +56,14 @@ func TestCounterDemo(t *testing.T) {
 			t.Fatalf("tab got %+v, %v; want count %d", ev, err, want)
 		}
 	}
-	if code, page, _ := getBody(t, srv.URL+"/demo/counter"); code != 200 || !strings.Contains(page, `data-signals="{count: 2}"`) {
-		t.Errorf("counter page (%d) does not start at 2", code)
+	// The page carries no count of its own: a tab that opens now gets the
+	// current count from the hub, as its stream starts.
+	if code, page, _ := getBody(t, srv.URL+"/demo/counter"); code != 200 || !strings.Contains(page, `data-signals="{count: 0}"`) {
+		t.Errorf("counter page (%d) does not start at 0", code)
+	}
+	late := subscribe(t, srv, "/topics/demo/counter", "")
+	if ev, err := late.next(); err != nil || ev.Type != "datastar-patch-signals" || ev.Data != `signals {"count":2}` || ev.ID != "" {
+		t.Fatalf("a late tab's first frame %+v, %v; want the retained count 2 without an id", ev, err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
 )
 
@@ -45,7 +46,6 @@ var pages = func() map[string]*template.Template {
 type pageData struct {
 	Title, DatastarURL, Host string
 	Demos                    bool
-	Count                    int64
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, d pageData) {
@@ -200,15 +200,15 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 	s.demoAnswer(w, r, map[string]any{"tryError": ""})
 }
 
-// handleCounterPage serves the shared counter demo with the current count.
+// handleCounterPage serves the shared counter demo. The page does not
+// carry the count: the count is published retained, so the page's
+// subscription hands it the current count first.
 func (s *Server) handleCounterPage(w http.ResponseWriter, r *http.Request) {
-	s.demo.mu.Lock()
-	n := s.demo.count
-	s.demo.mu.Unlock()
-	s.render(w, r, "counter.html", pageData{Title: "counter demo", Count: n})
+	s.render(w, r, "counter.html", pageData{Title: "counter demo"})
 }
 
-// handleCounterAdd adds one to the shared counter and publishes it.
+// handleCounterAdd adds one to the shared counter and publishes it,
+// retained, so that a page that loads later gets it from its stream.
 func (s *Server) handleCounterAdd(w http.ResponseWriter, r *http.Request) {
 	if !s.admitDemo(w, r) {
 		return
@@ -216,7 +216,8 @@ func (s *Server) handleCounterAdd(w http.ResponseWriter, r *http.Request) {
 	s.demo.mu.Lock()
 	defer s.demo.mu.Unlock()
 	next := s.demo.count + 1
-	if _, err := s.hub.Publish([]string{counterTopic}, sse.PatchSignals{Signals: fmt.Appendf(nil, `{"count":%d}`, next)}); err != nil {
+	ev := sse.PatchSignals{Signals: fmt.Appendf(nil, `{"count":%d}`, next)}
+	if _, err := s.hub.PublishContext(r.Context(), []string{counterTopic}, hub.PublishOptions{Retain: true}, ev); err != nil {
 		writeError(w, r, err)
 		return
 	}
