@@ -34,6 +34,15 @@ import (
 // and one whose replay has a gap gets it right after the MissedSignal.
 // Private retained publishes are kept apart: only a subscriber granted a
 // topic's private events gets them in its state.
+//
+// With an event log, each node derives the state from the entries it
+// applies, so the bounds are checked against the publishing node's state
+// (nodes apply what the log stored without checking again), and the state
+// holds what the log still held when the node started: a node that
+// starts follows the log from the newest Config.HistorySize entries, and
+// the log's own limits (max age, messages, bytes) may drop older
+// retained events before any node applies them. A topic whose retained
+// events are older than that is not retained on a node started since.
 
 // Defaults for the retained state's bounds (Config.RetainedTopicBytes,
 // Config.RetainedBytes).
@@ -420,7 +429,7 @@ func retainOps(bufs [][]byte, room int) ([]retainOp, error) {
 	for i, b := range bufs {
 		op, err := retainOpOf(b[room:])
 		if err != nil {
-			return nil, fmt.Errorf("event %d: retain: %w", i, err)
+			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		ops[i] = op
 	}
