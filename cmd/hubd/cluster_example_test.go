@@ -299,6 +299,13 @@ func TestClusterExampleNATS(t *testing.T) {
 	// Shut the stream leader's server down; publish on a node whose own
 	// server survives, and read on another such node.
 	leader := slices.IndexFunc(srvs, func(s *server.Server) bool { return s.Name() == info.Cluster.Leader })
+	// The node on the leader's server loses its NATS connection and must
+	// move to a surviving server (which it learnt of from the cluster) and
+	// go on applying events there.
+	orphan := openStream(ctx, t, bases[leader], "public/news", first)
+	if ev, err := readEvent(orphan); err != nil || ev.id != first || ev.event != "" {
+		t.Fatalf("stream on the leader's node: %+v (%v), want the cursor %s", ev, err, first)
+	}
 	srvs[leader].Shutdown()
 	srvs[leader].WaitForShutdown()
 	others := slices.DeleteFunc([]int{0, 1, 2}, func(i int) bool { return i == leader })
@@ -310,6 +317,17 @@ func TestClusterExampleNATS(t *testing.T) {
 	if got := readPatches(t, "surviving node", reader, 1); got[0] != next {
 		t.Fatalf("after the leader's server stopped: read %v, want %s", got, next)
 	}
+	// A publish on the moved node is answered once that node has applied
+	// it, which it can only do if its follower started over on the new
+	// connection instead of waiting for its old pull to expire: then its
+	// own subscribers count, and read it.
+	last, offered := publishCounted(ctx, t, bases[leader], key, "public/news", `<p id="n">on the moved node</p>`)
+	if offered == 0 {
+		t.Errorf("publish on the moved node offered to no subscriber, want its own: it answered before applying its own event")
+	}
+	if got := readPatches(t, "the moved node", orphan, 2); got[0] != next || got[1] != last {
+		t.Fatalf("the moved node read %v, want [%s %s]", got, next, last)
+	}
 }
 
 // publishWithKey publishes one patch-elements event on base with a publish
@@ -317,6 +335,15 @@ func TestClusterExampleNATS(t *testing.T) {
 // during a leader election) it retries with the same Idempotency-Key until
 // ctx ends, as a back end should.
 func publishWithKey(ctx context.Context, t *testing.T, base, key, topic, html string) string {
+	t.Helper()
+	id, _ := publishCounted(ctx, t, base, key, topic, html)
+	return id
+}
+
+// publishCounted is publishWithKey that also returns how many of the
+// node's subscribers the event was offered to: 0 when the node answered
+// before it had applied the event itself.
+func publishCounted(ctx context.Context, t *testing.T, base, key, topic, html string) (string, int) {
 	t.Helper()
 	idem := fmt.Sprintf("test-%d", time.Now().UnixNano())
 	for {
@@ -335,11 +362,14 @@ func publishWithKey(ctx context.Context, t *testing.T, base, key, topic, html st
 		resp.Body.Close()
 		switch resp.StatusCode {
 		case http.StatusOK:
-			var res struct{ ID string }
+			var res struct {
+				ID          string
+				Subscribers int
+			}
 			if err := json.Unmarshal(body, &res); err != nil {
 				t.Fatalf("publish response %q: %v", body, err)
 			}
-			return res.ID
+			return res.ID, res.Subscribers
 		case http.StatusServiceUnavailable:
 			select {
 			case <-ctx.Done():
