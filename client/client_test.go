@@ -332,3 +332,68 @@ func TestSubscribeSurfacesMissed(t *testing.T) {
 		t.Errorf("second event %+v, want the script the hub still held", ev)
 	}
 }
+
+// TestPublishRetain publishes retained signals through the client: a
+// subscriber that comes later, without Last-Event-ID, gets them first.
+func TestPublishRetain(t *testing.T) {
+	t.Parallel()
+	srv, _ := newHub(t, web.Config{}, nil)
+	c := newClient(t, srv.URL)
+	if _, err := c.PublishWith(t.Context(), []string{"state"}, client.PublishOptions{Retain: true}, sse.PatchSignals{Signals: []byte(`{"count":5}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(t.Context(), []string{"state"}, sse.PatchSignals{Signals: []byte(`{"count":6}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s := subscribe(t, c, []string{"state"}, "")
+	if ev := s.next(t); ev.Type != "datastar-patch-signals" || !slices.Contains(ev.Data, `signals {"count":5}`) {
+		t.Errorf("a late joiner's first event %+v, want the retained count 5 (not the unretained 6)", ev)
+	}
+}
+
+// TestSubscribeRetriesServerErrors answers the first subscribe 502, as a
+// proxy does while the hub restarts, and the second 503: the client keeps
+// trying and gets the events; a 4xx, by contrast, ends the iteration with
+// the *client.Error.
+func TestSubscribeRetriesServerErrors(t *testing.T) {
+	t.Parallel()
+	var tries atomic.Int32
+	srv, _ := newHub(t, web.Config{}, func(api http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/subscribe" {
+				switch tries.Add(1) {
+				case 1:
+					http.Error(w, "bad gateway", http.StatusBadGateway)
+					return
+				case 2:
+					http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
+					return
+				}
+			}
+			api.ServeHTTP(w, r)
+		})
+	})
+	c := newClient(t, srv.URL)
+	res, err := c.Publish(t.Context(), []string{"later"}, sse.ExecuteScript{Script: "x()"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := subscribe(t, c, []string{"later"}, "zzzz-1")
+	if ev := s.next(t); !ev.Missed {
+		t.Errorf("first event %+v, want the missed signal", ev)
+	}
+	if ev := s.next(t); ev.ID != res.ID || tries.Load() != 3 {
+		t.Errorf("got %+v after %d tries, want %s on the third", ev, tries.Load(), res.ID)
+	}
+
+	refused := subscribe(t, c, []string{"no spaces"}, "")
+	select {
+	case err := <-refused.errs:
+		var e *client.Error
+		if !errors.As(err, &e) || e.Status/100 != 4 {
+			t.Errorf("refused subscription: %v, want a 4xx *client.Error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a refused subscription did not end")
+	}
+}

@@ -30,13 +30,14 @@ type Event struct {
 
 // Subscribe streams the events of topics, starting after lastEventID (""
 // for live events only). The iterator yields each event as it arrives;
-// after a cut or a clean end of the stream, or a 429 or 503, it reconnects
+// after a cut or a clean end of the stream, a 429 or a 5xx (a proxy in
+// front of a hub that restarts answers 502), it reconnects
 // by itself with backoff (resetting once events flow again) and resumes
 // after the last event ID it saw, so that nothing is lost or repeated
 // while the hub still holds the events (else an event with Missed comes
 // first). It yields an error and stops only when the hub refuses the
-// subscription (an *Error) or ctx ends (ctx's error), or when the loop
-// breaks.
+// subscription with a 4xx (an *Error) or ctx ends (ctx's error), or when
+// the loop breaks.
 func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID string) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		q := url.Values{"topic": topics}
@@ -66,7 +67,7 @@ func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID str
 			} else {
 				var apiErr *Error
 				if errors.As(err, &apiErr) {
-					if !retryable(apiErr.Status) {
+					if apiErr.Status < 500 && !retryable(apiErr.Status) {
 						yield(Event{}, fmt.Errorf("subscribe: %w", err))
 						return
 					}
