@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,10 @@ func TestPublishSubscribeCLI(t *testing.T) {
 
 	publish := func(stdin string, env []string, args ...string) string {
 		t.Helper()
-		out, errOut, code := hubdCLI(t, bin, env, stdin, append([]string{"publish", "-topic", "news"}, args...)...)
+		if !slices.Contains(args, "-topic") {
+			args = append([]string{"-topic", "news"}, args...)
+		}
+		out, errOut, code := hubdCLI(t, bin, env, stdin, append([]string{"publish"}, args...)...)
 		if code != 0 {
 			t.Fatalf("publish %q: exit %d: %s", args, code, errOut)
 		}
@@ -56,17 +60,7 @@ func TestPublishSubscribeCLI(t *testing.T) {
 	}
 	start := publish("", env, "-token", cliKey, "-script", "start()")
 
-	sub := exec.Command(bin, "subscribe", "-url", base, "-topic", "news", "-last-event-id", start)
-	stdout, err := sub.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var subErr bytes.Buffer
-	sub.Stderr = &subErr
-	if err := sub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sub.Process.Kill(); sub.Wait() })
+	lines := subscribeCLI(t, bin, "-url", base, "-topic", "news", "-last-event-id", start)
 
 	ids := []string{
 		publish("", env, "-token", cliKey, "-selector", "#list", "-mode", "append", "<li>one</li>"),
@@ -83,28 +77,16 @@ func TestPublishSubscribeCLI(t *testing.T) {
 		"event: datastar-patch-elements", "id: " + ids[2], "data: mode append", "data: selector body",
 		`data: elements <script data-effect="el.remove()">alert(1)</script>`, "",
 	}, "\n")
-	lines := make(chan string)
-	go func() { // ends when subscribe's stdout closes at cleanup
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var got []string
-	for len(got) < strings.Count(want, "\n")+1 {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("subscribe ended: %s", subErr.String())
-			}
-			got = append(got, l)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("subscribe printed only %q", got)
-		}
-	}
+	got := readLines(t, lines, strings.Count(want, "\n")+1)
 	if strings.Join(got, "\n") != want {
 		t.Errorf("subscribe printed\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+
+	// -retain: a subscriber without -last-event-id gets the retained state.
+	publish(`{"kept":true}`, env, "-token", cliKey, "-topic", "kept", "-signals", "-retain")
+	kept := readLines(t, subscribeCLI(t, bin, "-url", base, "-topic", "kept"), 3)
+	if kept[0] != "event: datastar-patch-signals" || !slices.Contains(kept, `data: signals {"kept":true}`) {
+		t.Errorf("a late subscriber printed %q, want the retained signals", kept)
 	}
 
 	for _, c := range []struct {
@@ -123,4 +105,47 @@ func TestPublishSubscribeCLI(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want an error naming %q", c.name, code, errOut, c.want)
 		}
 	}
+}
+
+// subscribeCLI runs hubd subscribe with args until the end of the test and
+// returns the lines it prints.
+func subscribeCLI(t *testing.T, bin string, args ...string) <-chan string {
+	t.Helper()
+	sub := exec.Command(bin, append([]string{"subscribe"}, args...)...)
+	stdout, err := sub.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Process.Kill(); sub.Wait() })
+	lines := make(chan string, 100)
+	go func() { // ends when subscribe's stdout closes at cleanup
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
+// readLines returns the next n lines, failing the test if they do not
+// come within 10 seconds.
+func readLines(t *testing.T, lines <-chan string, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("subscribe ended after %q", got)
+			}
+			got = append(got, l)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("subscribe printed only %q", got)
+		}
+	}
+	return got
 }
