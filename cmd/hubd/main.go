@@ -149,9 +149,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(cfg.H2C)
 	scheme := "http"
+	var certs *certStore
 	if cfg.TLSCert != "" {
-		certs, err := newCertStore(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
+		if certs, err = newCertStore(cfg.TLSCert, cfg.TLSKey); err != nil {
 			ln.Close()
 			return &configError{err}
 		}
@@ -159,21 +159,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		srv.TLSConfig = certs.tlsConfig()
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		reloads := make(chan struct{})
-		go func() { // forwards SIGHUP until run returns
-			defer close(reloads)
-			for {
-				select {
-				case <-hup:
-					reloads <- struct{}{}
-				case <-ctx.Done():
-					signal.Stop(hup)
-					return
+	}
+	// SIGHUP reloads the certificate. It is caught with or without TLS:
+	// left to its default it would kill hubd (systemctl reload sends it),
+	// cutting every stream and skipping the history file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reloads := make(chan struct{})
+	go func() { // forwards SIGHUP until run returns
+		defer close(reloads)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+				if certs == nil {
+					log.Info("SIGHUP: nothing to reload (no tls-cert)")
+					continue
 				}
+				reloads <- struct{}{}
+			case <-ctx.Done():
+				return
 			}
-		}()
+		}
+	}()
+	if certs != nil {
 		go certs.reloadOnSignal(reloads, log) // ends when reloads closes
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
