@@ -226,9 +226,11 @@ func (r *retainedState) prepare(topics []string, private bool, ops []retainOp, f
 	total := r.bytes
 	for _, name := range topics {
 		t := &retainedTopic{}
+		var oldSize int64
 		if old := r.topics[name]; old != nil {
 			*t = *old
 			t.elems = slices.Clone(old.elems)
+			oldSize = old.size
 			total -= old.size
 		}
 		for i, op := range ops {
@@ -238,7 +240,9 @@ func (r *retainedState) prepare(topics []string, private bool, ops []retainOp, f
 		}
 		t.measure()
 		total += t.size
-		if !force && topicMax > 0 && t.size > topicMax {
+		// A topic already over its bound (the bound was lowered) may
+		// still shrink.
+		if !force && topicMax > 0 && t.size > topicMax && t.size > oldSize {
 			return retainChange{}, fmt.Errorf("topic %q: %d bytes, more than the limit of %d (retained-topic-bytes): %w", name, t.size, topicMax, ErrRetainedTopicFull)
 		}
 		c.next[name] = t
@@ -512,7 +516,8 @@ func (h *Hub) applyRetainedLocked(topics []string, e LogEntry) {
 		}
 		return
 	}
-	op, err := retainOpOf(e.Data)
+	// A copy: the state outlives the entry, whose bytes are the log's.
+	op, err := retainOpOf(bytes.Clone(e.Data))
 	if err == nil {
 		var c retainChange
 		c, err = h.retained.prepare(topics, e.Private, []retainOp{op}, e.Seq, 0, 0, true)

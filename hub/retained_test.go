@@ -301,3 +301,30 @@ func TestRetainedSnapshot(t *testing.T) {
 		t.Fatalf("RetainedStats before %d, %d; after %d, %d", n1, b1, n2, b2)
 	}
 }
+
+// TestRetainedBoundLowered: after a restart with a lower bound, a topic
+// over it may shrink but not grow.
+func TestRetainedBoundLowered(t *testing.T) {
+	t.Parallel()
+	h, err := hub.New(hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retain(t, h, false, []string{"a"}, signals(`{"v":"`+strings.Repeat("x", 80)+`","w":1}`))
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := h.SaveHistory(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := hub.NewFromHistory(hub.Config{RetainedTopicBytes: 50}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h2.Shutdown(context.Background()) })
+	if _, err := h2.PublishContext(context.Background(), []string{"a"}, hub.PublishOptions{Retain: true}, signals(`{"more":1}`)); !errors.Is(err, hub.ErrRetainedTopicFull) {
+		t.Fatalf("growing a topic over its lowered bound: %v, want ErrRetainedTopicFull", err)
+	}
+	retain(t, h2, false, []string{"a"}, signals(`{"w":null}`))
+}
