@@ -122,6 +122,7 @@ var publishOptions = [][2]string{
 	{"Datastar-Selector", "selector"}, {"Datastar-Mode", "mode"}, {"Datastar-Namespace", "namespace"},
 	{"Datastar-Use-View-Transition", "useViewTransition"}, {"Datastar-Only-If-Missing", "onlyIfMissing"},
 	{"Datastar-Script-Attributes", "attributes"}, {"Datastar-Keep-Script", "keepScript"}, {"Hubd-Private", "private"},
+	{"Hubd-Retain", "retain"},
 }
 
 // checkOptionSizes refuses an option header or parameter longer than

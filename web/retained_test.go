@@ -103,6 +103,7 @@ func TestRetainedRefusedHTTP(t *testing.T) {
 		{"script", "/topics/a?retain=true", "text/javascript", `alert(1)`, http.StatusBadRequest, "script cannot be retained"},
 		{"no target", "/topics/a?retain=true", "text/html", `<p>no id</p>`, http.StatusBadRequest, "needs a selector"},
 		{"bad flag", "/topics/a?retain=maybe", "application/json", `{}`, http.StatusBadRequest, "retain"},
+		{"long flag", "/topics/a?retain=" + strings.Repeat("t", 5000), "application/json", `{}`, http.StatusBadRequest, "more than the limit of 4096 for an option"},
 	} {
 		status, res := post(t, srv, tc.path, tc.ct, tc.body)
 		if status != tc.status || res.Field != "retain" || !strings.Contains(res.Error, tc.msg) {
