@@ -473,6 +473,20 @@ func (h *Hub) RetainedStats() (topics int, size int64) {
 	return len(h.retained.topics), h.retained.bytes
 }
 
+// RetainedSignals returns a copy of topic's merged public retained
+// signals, a JSON object, or nil when it holds none. A back end (such as
+// the counter demo) reads its state back from the hub with it, so that the
+// state survives a restart and is the same on every node of a cluster.
+func (h *Hub) RetainedSignals(topic string) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.retained.topics[topic]
+	if t == nil || noSignals(t.public) {
+		return nil
+	}
+	return bytes.Clone(t.public)
+}
+
 // retainOpsFor returns the retain ops of a publish's encoded events, nil
 // when it does not ask to retain.
 func (h *Hub) retainOpsFor(opts PublishOptions, bufs [][]byte) ([]retainOp, error) {

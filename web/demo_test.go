@@ -1,11 +1,14 @@
 package web_test
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
@@ -64,6 +67,48 @@ func TestCounterDemo(t *testing.T) {
 	late := subscribe(t, srv, "/topics/demo/counter", "")
 	if ev, err := late.next(); err != nil || ev.Type != "datastar-patch-signals" || ev.Data != `signals {"count":2}` || ev.ID != "" {
 		t.Fatalf("a late tab's first frame %+v, %v; want the retained count 2 without an id", ev, err)
+	}
+}
+
+// TestCounterDemoAfterRestart: the count is the hub's retained state, so
+// a hub restarted from its history file goes on counting from it rather
+// than from zero, as the demo handler's own memory would.
+func TestCounterDemoAfterRestart(t *testing.T) {
+	t.Parallel()
+	srv, h := newServer(t, hub.Config{}, web.Config{Demos: true})
+	for range 3 {
+		if status, body := datastarPost(t, srv, "/demo/counter/add", `{"count":0}`); status != http.StatusNoContent {
+			t.Fatalf("add: %d %s", status, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var saved bytes.Buffer
+	if err := h.SaveHistory(&saved); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := hub.NewFromHistory(hub.Config{}, &saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := web.New(h2, web.Config{Demos: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	srv2 := newTestServer(t, s2, h2)
+	tab := subscribe(t, srv2, "/topics/demo/counter", "")
+	if ev, err := tab.next(); err != nil || ev.Data != `signals {"count":3}` {
+		t.Fatalf("after the restart a tab starts with %+v, %v; want the retained count 3", ev, err)
+	}
+	if status, body := datastarPost(t, srv2, "/demo/counter/add", `{"count":0}`); status != http.StatusNoContent {
+		t.Fatalf("add: %d %s", status, body)
+	}
+	if ev, err := tab.nextEvent(); err != nil || ev.Data != `signals {"count":4}` {
+		t.Fatalf("the first add after the restart published %+v, %v; want count 4", ev, err)
 	}
 }
 

@@ -80,10 +80,11 @@ const (
 	maxDemoSignalLen = 16 << 10
 )
 
-// demoState is what the demos keep between requests.
+// demoState is what the demos keep between requests. The count itself is
+// not here: it is the hub's retained state of the counter topic, which
+// survives a restart and is the same on every node of a cluster.
 type demoState struct {
-	mu    sync.Mutex // orders the counter's updates with their publishes
-	count int64
+	mu sync.Mutex // orders this node's counter updates with their publishes
 }
 
 // demoAnswer answers a demo's Datastar request: the signals given (an
@@ -207,21 +208,25 @@ func (s *Server) handleCounterPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "counter.html", pageData{Title: "counter demo"})
 }
 
-// handleCounterAdd adds one to the shared counter and publishes it,
-// retained, so that a page that loads later gets it from its stream.
+// handleCounterAdd adds one to the count the hub retains for the counter
+// topic and publishes the sum, retained, so that a page that loads later
+// gets it from its stream.
 func (s *Server) handleCounterAdd(w http.ResponseWriter, r *http.Request) {
 	if !s.admitDemo(w, r) {
 		return
 	}
 	s.demo.mu.Lock()
 	defer s.demo.mu.Unlock()
-	next := s.demo.count + 1
-	ev := sse.PatchSignals{Signals: fmt.Appendf(nil, `{"count":%d}`, next)}
+	var state struct{ Count int64 }
+	if retained := s.hub.RetainedSignals(counterTopic); retained != nil {
+		// Written only by this handler; anything else counts as zero.
+		_ = json.Unmarshal(retained, &state)
+	}
+	ev := sse.PatchSignals{Signals: fmt.Appendf(nil, `{"count":%d}`, state.Count+1)}
 	if _, err := s.hub.PublishContext(r.Context(), []string{counterTopic}, hub.PublishOptions{Retain: true}, ev); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.demo.count = next
 	w.WriteHeader(http.StatusNoContent)
 }
 
