@@ -74,11 +74,8 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(Entry) error) er
 }
 
 // followOnce follows with one ordered consumer from *last+1 until it
-// fails, moving *last along. A reconnect ends it too (restartPulls), so
-// that Follow starts over on the new connection at once.
+// fails, moving *last along.
 func (l *Log) followOnce(ctx context.Context, last *uint64, fn func(Entry) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer l.trackPull(&cancel)()
 	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *last + 1,
@@ -98,9 +95,6 @@ func (l *Log) followOnce(ctx context.Context, last *uint64, fn func(Entry) error
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if ctx.Err() != nil {
-				err = errReconnected // or Follow's ctx ended, which it checks first
-			}
 			return fmt.Errorf("follow after %d: %w", *last, err)
 		}
 		meta, err := msg.Metadata()
@@ -122,36 +116,6 @@ func (l *Log) followOnce(ctx context.Context, last *uint64, fn func(Entry) error
 		l.stats.followed.Store(seq)
 		l.stats.pending.Store(meta.NumPending)
 		l.stats.seen(seq + meta.NumPending)
-	}
-}
-
-// errReconnected is why a pull ended when the connection came back.
-var errReconnected = errors.New("cluster: NATS reconnected")
-
-// trackPull registers cancel to be called by restartPulls, and returns the
-// function that unregisters it and cancels.
-func (l *Log) trackPull(cancel *context.CancelFunc) func() {
-	l.mu.Lock()
-	if l.pulls == nil {
-		l.pulls = make(map[*context.CancelFunc]struct{})
-	}
-	l.pulls[cancel] = struct{}{}
-	l.mu.Unlock()
-	return func() {
-		l.mu.Lock()
-		delete(l.pulls, cancel)
-		l.mu.Unlock()
-		(*cancel)()
-	}
-}
-
-// restartPulls ends every follower's current pull; each Follow then
-// resumes after the last sequence it delivered, on the new connection.
-func (l *Log) restartPulls() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for cancel := range l.pulls {
-		(*cancel)()
 	}
 }
 

@@ -69,15 +69,10 @@ type Log struct {
 	// ctx ends when Shutdown begins; every Follow and Read stops with it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed against wg.Add, and pulls
-	closed bool       // Shutdown began
-	// pulls cancels the followers' current pulls when the connection comes
-	// back: a pull that was waiting on a server that went away would
-	// otherwise sit until it expires (followExpiry), and the node would not
-	// apply events meanwhile.
-	pulls map[*context.CancelFunc]struct{}
-	wg    sync.WaitGroup // running Follow and Read calls
-	once  sync.Once      // closes nc and srv
+	mu     sync.Mutex     // guards closed against wg.Add
+	closed bool           // Shutdown began
+	wg     sync.WaitGroup // running Follow and Read calls
+	once   sync.Once      // closes nc and srv
 
 	stats counters
 }
@@ -123,7 +118,6 @@ func (l *Log) open(ctx context.Context) error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			l.logger.Info("NATS reconnected", keyURL, nc.ConnectedUrlRedacted())
-			l.restartPulls()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			l.logger.Warn("NATS error", keyErr, err)
