@@ -13,9 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/hub"
-	"github.com/hubd-dev/hubd/web"
 )
 
 // startNATS starts a NATS server with JetStream storing in dir, on
@@ -44,18 +42,8 @@ func startNATS(t *testing.T, dir string, port int) (srv *server.Server, stop fun
 // closes, when the test ends.
 func clusterNode(t *testing.T, natsURL string, hc hub.Config) (*httptest.Server, *hub.Hub) {
 	t.Helper()
-	l, err := cluster.Open(t.Context(), cluster.Config{URLs: natsURL, PublishTimeout: time.Second,
-		ReconnectWait: 20 * time.Millisecond, ReconnectMaxWait: 200 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // after the hub's shutdown, registered below
-		if err := l.Close(); err != nil {
-			t.Errorf("close log: %v", err)
-		}
-	})
-	hc.Log = l
-	srv, h := newServer(t, hc, web.Config{})
+	h, s := heldNode(t, natsURL, hc)
+	srv := newTestServer(t, s, h)
 	if err := h.WaitCaughtUp(t.Context()); err != nil {
 		t.Fatal(err)
 	}
