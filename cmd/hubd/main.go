@@ -100,7 +100,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("cluster: %w", err)
 		}
 		defer func() {
-			if err := l.Close(); err != nil {
+			// Bounded: a follower that does not return must not hold the
+			// exit (the connection is closed when time runs out).
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+			defer cancel()
+			if err := l.Shutdown(ctx); err != nil {
 				log.Error("close the cluster's event log", "err", err)
 			}
 		}()
