@@ -23,9 +23,9 @@ import (
 )
 
 // startJetStream starts a NATS server with JetStream in the test process,
-// on a free loopback port and a temporary store, and returns its client
-// URL. It shuts down when the test ends.
-func startJetStream(t *testing.T) string {
+// on a free loopback port and a temporary store, and returns the
+// server. It shuts down when the test ends.
+func startJetStream(t *testing.T) *server.Server {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
 		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
@@ -37,7 +37,7 @@ func startJetStream(t *testing.T) string {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("NATS not ready within 10s")
 	}
-	return srv.ClientURL()
+	return srv
 }
 
 // waitReadyz polls base's /readyz until it answers 200, failing the test
@@ -109,7 +109,7 @@ func readPatches(t *testing.T, name string, r *bufio.Reader, n int) []string {
 // events published meanwhile: none lost, none repeated, no missed signal.
 func TestThreeNodeProcesses(t *testing.T) {
 	bin := buildHubd(t)
-	natsURL := startJetStream(t)
+	natsURL := startJetStream(t).ClientURL()
 	var cmds [3]*exec.Cmd
 	var bases [3]string
 	for i := range 3 {

@@ -15,23 +15,6 @@ import (
 	"github.com/hubd-dev/hubd/cluster"
 )
 
-// streamTestNATS starts a NATS server with JetStream on a temporary
-// directory, on a free loopback port, shut down when the test ends.
-func streamTestNATS(t *testing.T) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	return srv
-}
-
 // streamConfig reads the config of the stream name from the server.
 func streamConfig(t *testing.T, srv *server.Server, name string) jetstream.StreamConfig {
 	t.Helper()
@@ -57,7 +40,7 @@ func streamConfig(t *testing.T, srv *server.Server, name string) jetstream.Strea
 // stream's value and the settings', and the settings to change.
 func TestClusterStreamMismatchRefused(t *testing.T) {
 	t.Parallel()
-	srv := streamTestNATS(t)
+	srv := startJetStream(t)
 	l, err := cluster.Open(t.Context(), cluster.Config{URLs: srv.ClientURL(), Stream: "EV", MaxAge: 2 * time.Hour, MaxMsgs: 500}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +75,7 @@ func TestClusterStreamMismatchRefused(t *testing.T) {
 // node with the default limits is then refused by that stream.
 func TestClusterNoLimits(t *testing.T) {
 	t.Parallel()
-	srv := streamTestNATS(t)
+	srv := startJetStream(t)
 	runUntilListening(t, "-cluster", srv.ClientURL(), "-cluster-max-age", "none", "-cluster-max-msgs", "-1", "-cluster-max-bytes", "none")
 	got := streamConfig(t, srv, cluster.DefaultStream)
 	if got.MaxAge != 0 || got.MaxMsgs != -1 || got.MaxBytes != -1 {
