@@ -3,7 +3,6 @@ package web_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,27 +57,15 @@ func awaitPresence(t *testing.T, c *sseClient, topic string, want int) {
 // getPresence asks GET /topics/{topic}/presence (path as given).
 func getPresence(t *testing.T, srv *httptest.Server, path string, header http.Header) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("GET %s: Content-Type %q: %s", path, ct, body)
+	a := request(t, srv, http.MethodGet, path, header, "")
+	if ct := a.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("GET %s: Content-Type %q: %s", path, ct, a.raw)
 	}
 	var v map[string]any
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("GET %s: %v: %s", path, err, body)
+	if err := json.Unmarshal([]byte(a.raw), &v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, a.raw)
 	}
-	return resp.StatusCode, v
+	return a.status, v
 }
 
 func TestPresenceStream(t *testing.T) {
