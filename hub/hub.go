@@ -391,22 +391,10 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 	h.retained.commit(retain)
 	for i, buf := range bufs {
 		h.seq++
-		e := &entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}
-		f := &e.frame
 		out.IDs[i] = h.EventID(h.seq)
-		res.Queued, res.Evicted = 0, res.Evicted[:0]
-		for _, name := range topics {
-			t := h.topicLocked(name)
-			t.group.Broadcast(f, &res)
-			h.holdLocked(t, e)
-		}
-		h.addLocked(e)
+		h.deliverLocked(&entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}, &res)
 		if i == 0 {
 			out.Subscribers = res.Queued + len(res.Evicted)
-		}
-		h.stats.queued.Add(uint64(res.Queued))
-		for _, s := range res.Evicted {
-			h.evictLocked(s)
 		}
 	}
 	if opts.IdempotencyKey != "" {
@@ -417,6 +405,24 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 	h.stats.publishes.Add(1)
 	h.stats.events.Add(uint64(len(events)))
 	return out, nil
+}
+
+// deliverLocked offers e to every subscriber of its topics, keeps it in
+// their history and evicts the subscribers too slow to take it; res is
+// reset first and then tells who took it. A local publish and the
+// follower's apply both deliver through it.
+func (h *Hub) deliverLocked(e *entry, res *broadcast.Result) {
+	res.Queued, res.Evicted = 0, res.Evicted[:0]
+	for _, name := range e.topics {
+		t := h.topicLocked(name)
+		t.group.Broadcast(&e.frame, res)
+		h.holdLocked(t, e)
+	}
+	h.addLocked(e)
+	h.stats.queued.Add(uint64(res.Queued))
+	for _, s := range res.Evicted {
+		h.evictLocked(s)
+	}
 }
 
 // PublishTransient offers events to the subscribers of topics as

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hubd-dev/hubd/broadcast"
@@ -153,7 +154,7 @@ type follower struct {
 // older than those are read from the log when a client needs them.
 func (h *Hub) startFollowing(l EventLog) error {
 	epoch := l.Epoch()
-	if epoch == "" || len(epoch) > 32 || containsAny(epoch, "-\r\n\x00") {
+	if epoch == "" || len(epoch) > 32 || strings.ContainsAny(epoch, "-\r\n\x00") {
 		return fmt.Errorf("hub: event log epoch %q: want 1 to 32 bytes without '-', CR, LF or NUL", epoch)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
@@ -184,17 +185,6 @@ func (h *Hub) startFollowing(l EventLog) error {
 	h.follow = f
 	go h.runFollow(fctx, start) // ends when Shutdown cancels fctx
 	return nil
-}
-
-func containsAny(s, chars string) bool {
-	for i := 0; i < len(s); i++ {
-		for j := 0; j < len(chars); j++ {
-			if s[i] == chars[j] {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // runFollow applies the log's entries after start until ctx ends. It
@@ -250,17 +240,7 @@ func (h *Hub) apply(e LogEntry) error {
 		h.applyRetainedLocked(topics, e)
 	}
 	if topics != nil && !e.ClearRetained {
-		ent := &entry{frame: broadcast.Frame{ID: e.Seq, Data: h.putID(buf, e.Seq), Private: e.Private}, topics: topics}
-		for _, name := range topics {
-			t := h.topicLocked(name)
-			t.group.Broadcast(&ent.frame, &res)
-			h.holdLocked(t, ent)
-		}
-		h.addLocked(ent)
-		h.stats.queued.Add(uint64(res.Queued))
-		for _, s := range res.Evicted {
-			h.evictLocked(s)
-		}
+		h.deliverLocked(&entry{frame: broadcast.Frame{ID: e.Seq, Data: h.putID(buf, e.Seq), Private: e.Private}, topics: topics}, &res)
 	}
 	f.offered[e.Seq%offers] = offer{seq: e.Seq, subs: res.Queued + len(res.Evicted)}
 	h.wakeLocked()
