@@ -121,7 +121,6 @@ var errStop = errors.New("client: stop")
 func readEvents(r io.Reader, emit func(Event) bool) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var ev Event
-	seen := false
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -130,13 +129,13 @@ func readEvents(r io.Reader, emit func(Event) bool) error {
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line == "" {
-			if seen && (len(ev.Data) > 0 || ev.ID != "") {
+			if len(ev.Data) > 0 || ev.ID != "" {
 				ev.Missed = missed(&ev)
 				if !emit(ev) {
 					return errStop
 				}
 			}
-			ev, seen = Event{}, false
+			ev = Event{}
 			continue
 		}
 		if line[0] == ':' {
@@ -146,13 +145,13 @@ func readEvents(r io.Reader, emit func(Event) bool) error {
 		value = strings.TrimPrefix(value, " ")
 		switch field {
 		case "event":
-			ev.Type, seen = value, true
+			ev.Type = value
 		case "id":
 			if !strings.ContainsRune(value, 0) {
-				ev.ID, seen = value, true
+				ev.ID = value
 			}
 		case "data":
-			ev.Data, seen = append(ev.Data, value), true
+			ev.Data = append(ev.Data, value)
 		}
 	}
 }
