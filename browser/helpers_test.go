@@ -1,6 +1,7 @@
 package browser_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -205,6 +206,32 @@ func (f *front) setAPI(api http.Handler) {
 	f.mu.Lock()
 	f.api = api
 	f.mu.Unlock()
+}
+
+// restart restarts the hub first behind f, as hubd does with
+// history-file: its history goes to a new hub (served with wc), which takes
+// the requests from now on; then first stops, aborting its streams.
+func (f *front) restart(t *testing.T, first *hub.Hub, wc web.Config) {
+	t.Helper()
+	var snap bytes.Buffer
+	if err := first.SaveHistory(&snap); err != nil {
+		t.Fatal(err)
+	}
+	second, err := hub.NewFromHistory(hub.Config{}, &snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Shutdown(context.Background()) })
+	api, err := web.New(second, wc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setAPI(api)
+	stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := first.Shutdown(stop); err != nil {
+		t.Fatalf("first run's shutdown: %v", err)
+	}
 }
 
 // subscribes returns the subscribe requests seen so far.

@@ -1,14 +1,11 @@
 package browser_test
 
 import (
-	"bytes"
-	"context"
 	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
 )
 
@@ -38,27 +35,7 @@ func TestEventSourceResumesAfterRestart(t *testing.T) {
 	pub(2)
 	waitFor(t, ctx, 5*time.Second, "streams.r.events.length >= 2")
 
-	// The restart: the history goes to the next run, which takes the
-	// requests from now on, and the first run stops, aborting the stream.
-	var snap bytes.Buffer
-	if err := first.SaveHistory(&snap); err != nil {
-		t.Fatal(err)
-	}
-	second, err := hub.NewFromHistory(hub.Config{}, &snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { second.Shutdown(context.Background()) })
-	api, err := web.New(second, web.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.setAPI(api)
-	stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := first.Shutdown(stop); err != nil {
-		t.Fatalf("first run's shutdown: %v", err)
-	}
+	f.restart(t, first, web.Config{})
 
 	select {
 	case <-reconnected:

@@ -1,7 +1,6 @@
 package browser_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -55,27 +54,7 @@ func TestDatastarResumes(t *testing.T) {
 			conns.cutAll()
 		}},
 		{"restart", func(t *testing.T, _ context.Context, f *front, first *hub.Hub, _ *connTracker) {
-			// The history goes to the next run, which takes the requests
-			// from now on; then the first run stops, aborting the stream.
-			var snap bytes.Buffer
-			if err := first.SaveHistory(&snap); err != nil {
-				t.Fatal(err)
-			}
-			second, err := hub.NewFromHistory(hub.Config{}, &snap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { second.Shutdown(context.Background()) })
-			api, err := web.New(second, web.Config{DatastarClient: bundle})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.setAPI(api)
-			stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := first.Shutdown(stop); err != nil {
-				t.Fatalf("first run's shutdown: %v", err)
-			}
+			f.restart(t, first, web.Config{DatastarClient: bundle})
 		}},
 		{"hidden tab", func(t *testing.T, ctx context.Context, _ *front, _ *hub.Hub, _ *connTracker) {
 			// What a tab switch does to the page: the client closes its
