@@ -370,7 +370,7 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 		return Published{}, err
 	}
 	if h.follow != nil {
-		return h.publishLog(ctx, topics, opts, bufs)
+		return h.publishLog(ctx, topics, opts, bufs, ops)
 	}
 	private := opts.Private
 	out := Published{IDs: make([]string, len(events)), Topics: topics}

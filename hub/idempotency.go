@@ -53,8 +53,7 @@ func (c *idempotency) remember(key string, p Published, now time.Time) {
 	if c.max <= 0 || c.window <= 0 {
 		return
 	}
-	p.IDs, p.Topics = slices.Clone(p.IDs), slices.Clone(p.Topics)
-	c.byKey[key] = p
+	c.byKey[key] = clonePublished(p)
 	c.order = append(c.order, remembered{key: key, at: now})
 	for len(c.byKey) > c.max {
 		c.forgetOldest()

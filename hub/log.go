@@ -345,10 +345,11 @@ func (h *Hub) Clustered() bool { return h.follow != nil }
 
 // publishLog stores each event in the log, one entry per event, and
 // answers once this node applied them: the follower, not the publisher,
-// delivers them, in the log's order, on every node alike.
-func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptions, bufs [][]byte) (Published, error) {
+// delivers them, in the log's order, on every node alike. ops are the
+// publish's retain ops (retainOpsFor), nil when it does not retain.
+func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptions, bufs [][]byte, ops []retainOp) (Published, error) {
 	out := Published{IDs: make([]string, len(bufs)), Topics: topics}
-	if err := h.checkRetainLog(topics, opts, bufs); err != nil {
+	if err := h.checkRetainLog(topics, opts.Private, ops); err != nil {
 		return Published{}, err
 	}
 	var first, last uint64

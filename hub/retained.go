@@ -507,17 +507,16 @@ func (h *Hub) prepareRetainLocked(topics []string, private bool, ops []retainOp,
 }
 
 // checkRetainLog refuses, before anything is stored in the event log, a
-// retained publish that cannot be retained or would exceed the bounds
+// retained publish whose ops (from retainOpsFor) would exceed the bounds
 // given this node's state. Nodes apply what the log stores without
 // checking again, so that they all derive the same state.
-func (h *Hub) checkRetainLog(topics []string, opts PublishOptions, bufs [][]byte) error {
-	ops, err := h.retainOpsFor(opts, bufs)
+func (h *Hub) checkRetainLog(topics []string, private bool, ops []retainOp) error {
 	if ops == nil {
-		return err
+		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, err = h.prepareRetainLocked(topics, opts.Private, ops, h.seq+1)
+	_, err := h.prepareRetainLocked(topics, private, ops, h.seq+1)
 	return err
 }
 
