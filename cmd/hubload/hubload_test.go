@@ -95,3 +95,37 @@ func TestRefusesNonLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string // empty: accepted
+		subPath string
+		label   string
+	}{
+		{"default is hubd", nil, "", "/topics/", "hubd"},
+		{"nchan with its processes", []string{"-target", "nchan", "-hub-pid", "10,11,12"}, "", "/sub/", "nchan"},
+		{"label", []string{"-target", "hubd", "-label", "hubd@abc123"}, "", "/topics/", "hubd@abc123"},
+		{"unknown target", []string{"-target", "mercure"}, `-target "mercure": want hubd or nchan`, "", ""},
+		{"nchan has no /metrics", []string{"-target", "nchan"}, "-target nchan needs -hub-pid", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o, err := parseOptions(tc.args)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.proto.subPath != tc.subPath || o.Label != tc.label {
+				t.Errorf("subscribe path %q, label %q; want %q, %q", o.proto.subPath, o.Label, tc.subPath, tc.label)
+			}
+		})
+	}
+}

@@ -15,9 +15,22 @@
 // Memory and CPU are then summed over every hub process (-hub-pid takes a
 // list), and the NATS server's are reported beside them (-nats-pid).
 //
+// With -target nchan, the hub is nginx with the nchan module (the
+// reference of bench/nchan.conf): subscribers read GET /sub/<topic> as an
+// EventSource and publishes go to POST /pub/<topic>, with the same
+// payloads, so that both hubs are measured by the same tool. Its -hub-pid
+// list is the nginx master and its workers.
+//
+// hubload -summarize FILE... reads the reports of earlier runs (their
+// last JSON line) and prints a markdown table, one row per scenario and
+// one group of columns per -label, with the ratios of the first label's
+// figures to each other's (see summarize.go).
+//
 //	hubload -url http://127.0.0.1:8080 -subscribers 10000 -rate 20 -duration 60s -hub-pid 1234
 //	hubload -url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 \
 //		-hub-pid 11,12,13 -nats-pid 10 -subscribers 9000 -rate 5 -duration 30s
+//	hubload -target nchan -url http://127.0.0.1:18090 -hub-pid 20,21,22 -subscribers 10000 -count 1000
+//	hubload -summarize bench/vs/2026-11-26-*.txt
 package main
 
 import (
@@ -51,6 +64,9 @@ func main() {
 type options struct {
 	URL         string // as given: one URL, or several separated by commas
 	URLs        []*url.URL
+	Target      string // "hubd" or "nchan": which wire protocol the hub speaks
+	proto       *protocol
+	Label       string // the target's name in the report and the summary
 	Scenario    string
 	Subscribers int
 	Workers     int
@@ -78,6 +94,8 @@ func parseOptions(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("hubload", flag.ContinueOnError)
 	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "hub base URL, or the nodes' URLs separated by commas, over which subscribers and publishes are spread (loopback only)")
+	fs.StringVar(&o.Target, "target", "hubd", "what the hub is: hubd, or nchan (nginx with bench/nchan.conf)")
+	fs.StringVar(&o.Label, "label", "", "name of the target in the report and in -summarize tables (default: -target)")
 	fs.StringVar(&o.Scenario, "scenario", "custom", "name printed in the report")
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "subscribers to hold open")
 	fs.IntVar(&o.Workers, "workers", 1, "worker processes to spread subscribers over (each may hold ~19,000)")
@@ -115,6 +133,16 @@ func parseOptions(args []string) (*options, error) {
 			o.URLs = append(o.URLs, u)
 		}
 	}
+	var ok bool
+	if o.proto, ok = protocols[o.Target]; !ok {
+		errs = append(errs, fmt.Errorf("-target %q: want hubd or nchan", o.Target))
+	}
+	if o.Label == "" {
+		o.Label = o.Target
+	}
+	if o.Target == "nchan" && len(o.HubPIDs) == 0 && !o.worker {
+		errs = append(errs, errors.New("-target nchan needs -hub-pid (the nginx master and workers): nginx has no /metrics"))
+	}
 	if o.NATSPID < 0 {
 		errs = append(errs, fmt.Errorf("-nats-pid %d: must be a process ID", o.NATSPID))
 	}
@@ -131,6 +159,9 @@ func parseOptions(args []string) (*options, error) {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) > 0 && (args[0] == "-summarize" || args[0] == "--summarize") {
+		return summarizeFiles(args[1:], stdout)
+	}
 	o, err := parseOptions(args)
 	if err != nil {
 		return err
@@ -235,7 +266,7 @@ func runWorker(ctx context.Context, o *options, stdin io.Reader, stdout io.Write
 		node := nodeFor(idx, o.Topics, len(o.URLs))
 		subs[i] = &subscriber{
 			topic: topicFor(o.Prefix, idx, o.Topics), local: sourceIP(idx, o.SourceIPs),
-			target: o.URLs[node], bufSize: o.Size + 1024,
+			target: o.URLs[node], proto: o.proto, bufSize: o.Size + 1024,
 		}
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
@@ -358,7 +389,7 @@ func startWorkers(ctx context.Context, o *options) ([]*workerProc, error) {
 		if n <= 0 {
 			break
 		}
-		args := []string{"-worker", "-url", o.URL, "-prefix", o.Prefix, "-topics", fmt.Sprint(o.Topics),
+		args := []string{"-worker", "-url", o.URL, "-target", o.Target, "-prefix", o.Prefix, "-topics", fmt.Sprint(o.Topics),
 			"-subscribers", fmt.Sprint(n), "-first", fmt.Sprint(first), "-source-ips", fmt.Sprint(o.SourceIPs),
 			"-ramp", fmt.Sprint(max(o.Ramp/o.Workers, 1)), "-size", fmt.Sprint(o.Size), "-drain", o.Drain.String()}
 		cmd := exec.CommandContext(ctx, self, args...)

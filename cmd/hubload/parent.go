@@ -19,6 +19,8 @@ import (
 // report is hubload's result, printed as a summary and as one JSON line.
 type report struct {
 	Scenario        string  `json:"scenario"`
+	Target          string  `json:"target"` // the protocol: hubd or nchan
+	Label           string  `json:"label"`  // the target's name in tables
 	Subscribers     int     `json:"subscribers"`
 	Connected       int     `json:"connected"`
 	Failed          int     `json:"failed"`
@@ -49,6 +51,7 @@ type report struct {
 	HubRSSHeldMiB   float64 `json:"hub_rss_held_mib,omitempty"`
 	HubRSSHeldKB    float64 `json:"hub_rss_held_per_conn_kib,omitempty"`
 	HubCPUCores     float64 `json:"hub_cpu_cores"`
+	HubCPUPerDelivU float64 `json:"hub_cpu_us_per_delivery"` // hub CPU from the first publish until every delivery arrived (or -drain ended), per delivery
 	HubSource       string  `json:"hub_source"`
 	HubProcesses    int     `json:"hub_processes"` // how many hub processes (or /metrics endpoints) the figures sum
 	NATSRSSMiB      float64 `json:"nats_rss_end_mib,omitempty"`
@@ -58,7 +61,7 @@ type report struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runParent(ctx context.Context, o *options, stdout io.Writer) error {
-	rep := report{Scenario: o.Scenario, Subscribers: o.Subscribers, Topics: o.Topics, Nodes: len(o.URLs),
+	rep := report{Scenario: o.Scenario, Target: o.Target, Label: o.Label, Subscribers: o.Subscribers, Topics: o.Topics, Nodes: len(o.URLs),
 		NodeSubscribers: make([]int, len(o.URLs))}
 	before, err := sampleHub(o)
 	if err != nil {
@@ -172,6 +175,15 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 	if elapsed > 0 {
 		rep.DeliveriesPerS = float64(rep.Deliveries) / elapsed
 	}
+	// The workers answer once every delivery arrived: the hub's CPU since
+	// the first publish is then all it spent on them (and idle otherwise).
+	drained, err := sampleHub(o)
+	if err != nil {
+		return err
+	}
+	if rep.Deliveries > 0 {
+		rep.HubCPUPerDelivU = (drained.cpu - start.cpu) / float64(rep.Deliveries) * 1e6
+	}
 	rep.LatP50Ms, rep.LatP99Ms, rep.LatP999Ms = ms(lat.quantile(.5)), ms(lat.quantile(.99)), ms(lat.quantile(.999))
 	rep.LatMaxMs = float64(lat.Max) / 1000
 	rep.PubP50Ms, rep.PubP99Ms, rep.PubMaxMs = ms(pubLat.quantile(.5)), ms(pubLat.quantile(.99)), float64(pubLat.Max)/1000
@@ -185,7 +197,7 @@ func runParent(ctx context.Context, o *options, stdout io.Writer) error {
 }
 
 func printSummary(w io.Writer, r *report) {
-	fmt.Fprintf(w, "scenario %s: %d/%d subscribers connected (%d failed) over %d topics\n", r.Scenario, r.Connected, r.Subscribers, r.Failed, r.Topics)
+	fmt.Fprintf(w, "scenario %s against %s (%s): %d/%d subscribers connected (%d failed) over %d topics\n", r.Scenario, r.Label, r.Target, r.Connected, r.Subscribers, r.Failed, r.Topics)
 	if r.Nodes > 1 {
 		fmt.Fprintf(w, "  %d nodes: subscribers per node %v, publishes per node %v\n", r.Nodes, r.NodeSubscribers, r.NodePublishes)
 	}
@@ -199,8 +211,8 @@ func printSummary(w io.Writer, r *report) {
 			r.Published, r.PublishSeconds, r.PublishesPerSec, r.PublishErrors, r.PubP50Ms, r.PubP99Ms, r.PubMaxMs)
 		fmt.Fprintf(w, "  delivered %d of %d expected (%.0f/s): lost %d, duplicated %d, reconnects %d\n",
 			r.Deliveries, r.Expected, r.DeliveriesPerS, r.Lost, r.Dups, r.Reconnects)
-		fmt.Fprintf(w, "  latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; hub CPU %.2f cores\n",
-			r.LatP50Ms, r.LatP99Ms, r.LatP999Ms, r.LatMaxMs, r.HubCPUCores)
+		fmt.Fprintf(w, "  latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; hub CPU %.2f cores, %.2f µs per delivery\n",
+			r.LatP50Ms, r.LatP99Ms, r.LatP999Ms, r.LatMaxMs, r.HubCPUCores, r.HubCPUPerDelivU)
 	}
 	if r.NATSRSSMiB > 0 {
 		fmt.Fprintf(w, "  NATS server RSS %.1f MiB at the end, CPU %.2f cores while publishing\n", r.NATSRSSMiB, r.NATSCPUCores)
@@ -241,7 +253,7 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64, perNode []int)
 				t0 := time.Now()
 				fmt.Fprintf(&body, `{"t":%d,"s":%d,"p":"%s"}`, t0.UnixNano(), seq, pad)
 				node := nodeFor(int(i), o.Topics, len(o.URLs))
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.URLs[node].String()+"/topics/"+topicName(o.Prefix, topic), bytes.NewReader(body.Bytes()))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.URLs[node].String()+o.proto.pubPath+topicName(o.Prefix, topic), bytes.NewReader(body.Bytes()))
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
@@ -250,7 +262,7 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64, perNode []int)
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if !o.proto.accepted(resp.StatusCode) {
 					errs.Add(1)
 					continue
 				}

@@ -23,6 +23,7 @@ type subscriber struct {
 	topic   string
 	local   net.IP
 	target  *url.URL
+	proto   *protocol
 	bufSize int // holds one payload line
 
 	mu         sync.Mutex
@@ -93,7 +94,7 @@ func (s *subscriber) stream(ctx context.Context, lastID *string, opened func()) 
 	defer stop()
 
 	var req bytes.Buffer
-	fmt.Fprintf(&req, "GET /topics/%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n", s.topic, s.target.Host)
+	fmt.Fprintf(&req, "GET %s%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n", s.proto.subPath, s.topic, s.target.Host)
 	if *lastID != "" {
 		fmt.Fprintf(&req, "Last-Event-ID: %s\r\n", *lastID)
 	}
@@ -119,20 +120,19 @@ func (s *subscriber) stream(ctx context.Context, lastID *string, opened func()) 
 		if err != nil {
 			return err
 		}
+		if !registered && s.proto.registered(line) {
+			// From here on nothing published is missed.
+			registered = true
+			s.mu.Lock()
+			s.connected = true
+			s.mu.Unlock()
+			opened()
+		}
 		switch {
 		case bytes.HasPrefix(line, []byte("id: ")):
 			*lastID = string(bytes.TrimSpace(line[4:]))
-			if !registered {
-				// The hub writes the replay and a cursor frame right after
-				// registering the client: from here on nothing is missed.
-				registered = true
-				s.mu.Lock()
-				s.connected = true
-				s.mu.Unlock()
-				opened()
-			}
-		case bytes.HasPrefix(line, []byte("data: signals ")):
-			s.record(line[len("data: signals "):])
+		case bytes.HasPrefix(line, s.proto.data):
+			s.record(line[len(s.proto.data):])
 		}
 	}
 }
@@ -169,9 +169,10 @@ func jsonInt(b []byte, key string) (int64, bool) {
 	return n, err == nil
 }
 
-// topicName returns the name of topic i of a run.
+// topicName returns the name of topic i of a run: one path segment of
+// letters, digits and '-', which hubd and nchan's channel IDs both take.
 func topicName(prefix string, i int) string {
-	return prefix + "/" + strconv.Itoa(i)
+	return prefix + "-" + strconv.Itoa(i)
 }
 
 // sourceIP returns the i-th loopback source address, from 127.0.0.2, so
