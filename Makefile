@@ -94,6 +94,19 @@ bench-cluster:
 bench-cluster-wide:
 	scripts/bench-cluster.sh wide -subscribers 45000 -workers 3 -rate 2 -publishers 4 -size 256 -duration 30s -drain 30s
 
+## bench-vs-nchan: issue 13's scenarios (idle, fanout-max, fanout-5, burst, topics) against
+## hubd and nginx+nchan back to back, each started fresh per scenario (scripts/bench-vs.sh;
+## installs nginx-light and libnginx-mod-nchan when missing, as root); REF=<rev> adds hubd
+## built from that commit as a third target. SCENARIOS="fanout-max burst" limits the run;
+## writes bench/vs/<date>-<scenario>-<target>.txt and the table bench/vs/<date>-summary.md
+## bench-vs-ref: the same scenarios against hubd and hubd built from REF=<rev>
+.PHONY: bench-vs-nchan bench-vs-ref
+bench-vs-nchan:
+	scripts/bench-vs.sh hubd nchan $(if $(REF),hubd@$(REF))
+bench-vs-ref:
+	@[ -n "$(REF)" ] || { echo "bench-vs-ref: give the reference commit, REF=<rev>" >&2; exit 2; }
+	scripts/bench-vs.sh hubd hubd@$(REF)
+
 ## bench-load: every load scenario, one after the other
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst
 
