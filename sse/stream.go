@@ -86,7 +86,7 @@ func OnError(fn func(error)) Option { return func(c *config) { c.onError = fn } 
 type Stream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
-	req      *http.Request
+	ctx      context.Context // the request's
 	cfg      config
 	encoding Encoding
 
@@ -111,7 +111,7 @@ type Stream struct {
 // from all of r's Accept-Encoding lines. The stream ends when r's context
 // ends. NewSSE fails only when w cannot flush.
 func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, error) {
-	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, encoding: Identity, perWrite: r.ProtoMajor >= 2}
+	s := &Stream{w: w, rc: http.NewResponseController(w), ctx: r.Context(), encoding: Identity, perWrite: r.ProtoMajor >= 2}
 	s.cfg.writeTimeout = DefaultWriteTimeout
 	for _, o := range opts {
 		o(&s.cfg)
@@ -159,7 +159,7 @@ func unwatched() bool { return false }
 func (s *Stream) Encoding() Encoding { return s.encoding }
 
 // Context returns the request's context, which ends when the client goes.
-func (s *Stream) Context() context.Context { return s.req.Context() }
+func (s *Stream) Context() context.Context { return s.ctx }
 
 // Send writes events as one unit and flushes it. When any event is invalid,
 // nothing is written and the error names it.

@@ -39,7 +39,7 @@ var errHungUp = errors.New("web: client hung up")
 // client has left the hub only once all that is done.
 func (s *Server) hungUp(o *openStream) {
 	if o.end() {
-		if ctx := o.r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
+		if ctx := o.ctx; s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", errHungUp))...)
 		}
 		s.hub.RecordPrune()

@@ -3,10 +3,10 @@
 package web
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -52,7 +52,7 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 	for i := range streams {
 		client, server := tcpPair(t)
 		clients[i] = client
-		streams[i] = &openStream{n: uint64(i + 1), r: httptest.NewRequest("GET", "/topics/t", nil), raw: &rawStream{conn: server}}
+		streams[i] = &openStream{n: uint64(i + 1), ctx: context.Background(), raw: &rawStream{conn: server}}
 		w.watch(streams[i])
 	}
 	clients[0].Close()

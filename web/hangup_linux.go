@@ -82,7 +82,7 @@ func (w *hangups) watch(o *openStream) {
 		err = control(rc, func(fd int) error { return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev) })
 	}
 	if err != nil {
-		if ctx := o.r.Context(); w.log.Enabled(ctx, slog.LevelDebug) {
+		if ctx := o.ctx; w.log.Enabled(ctx, slog.LevelDebug) {
 			w.log.LogAttrs(ctx, slog.LevelDebug, "stream not watched for hang-up", o.attrs(slog.Any("err", err))...)
 		}
 		return

@@ -23,7 +23,7 @@ import (
 // FlushError and SetWriteDeadline (found by http.ResponseController).
 type rawStream struct {
 	conn    net.Conn
-	header  http.Header
+	header  http.Header // until the headers are sent
 	head    []byte  // status line and headers, until the first flush sends them
 	wrote   bool    // WriteHeader has run
 	pending *[]byte // sizeRoom bytes, then what Write gave since the last flush; nil when idle
@@ -59,7 +59,14 @@ func hijack(w http.ResponseWriter, r *http.Request) *rawStream {
 	return &rawStream{conn: conn, header: w.Header()}
 }
 
-func (s *rawStream) Header() http.Header { return s.header }
+// Header returns the response's headers; once they are sent, a new empty
+// map, whose changes go nowhere (as with net/http's own responses).
+func (s *rawStream) Header() http.Header {
+	if s.header == nil {
+		return http.Header{}
+	}
+	return s.header
+}
 
 // WriteHeader prepares the status line and headers; they leave with the
 // first flush.
@@ -109,7 +116,7 @@ func (s *rawStream) FlushError() error {
 	}
 	if s.head != nil { // the first flush: once per stream
 		out = append(s.head, out...)
-		s.head = nil
+		s.head, s.header = nil, nil // an idle stream keeps neither
 	}
 	if len(out) == 0 {
 		return nil

@@ -5,10 +5,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
 	"github.com/hubd-dev/hubd/web"
 )
 
@@ -35,5 +39,80 @@ func TestHTTP10Stream(t *testing.T) {
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "id: ") {
 		t.Fatalf("first line %q (%v), want the cursor frame unchunked", line, err)
+	}
+}
+
+// TestIdleStreamsWaitOnSmallStacks checks that a hijacked stream whose
+// heartbeat has been written waits on a small stack again: a write grows
+// a goroutine's stack to 4 KiB, and without a fresh goroutine after the
+// heartbeat every idle stream would keep that (and its old stack, until a
+// collection) for as long as it stays idle. The streams' stack memory is
+// read before and after three heartbeats with collections off, so that no
+// collection shrinks stacks meanwhile. It is not parallel: it reads the
+// whole process's figures.
+func TestIdleStreamsWaitOnSmallStacks(t *testing.T) {
+	h, s := newAPI(t, hub.Config{Heartbeat: time.Hour}, web.Config{})
+	srv := newTestServer(t, s, h)
+	const streams = 300
+	readers := make([]*bufio.Reader, streams)
+	for i := range readers {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET /topics/quiet HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers[i] = bufio.NewReader(resp.Body)
+		if line, err := readers[i].ReadString('\n'); err != nil || !strings.HasPrefix(line, "id: ") {
+			t.Fatalf("stream %d: first line %q (%v), want the cursor frame", i, line, err)
+		}
+		readers[i].ReadString('\n') // the rest of the cursor frame
+	}
+	settled := func() int { // goroutines, once no stream is between two of its goroutines
+		n := runtime.NumGoroutine()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			runtime.Gosched()
+			if m := runtime.NumGoroutine(); m == n {
+				return n
+			} else {
+				n = m
+			}
+		}
+		t.Fatalf("goroutines still changing after 5 s: %d", n)
+		return n
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	base := settled()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for beat := range 3 {
+		h.Beat()
+		for i, r := range readers {
+			if line, err := r.ReadString('\n'); err != nil || line != ":\n" {
+				t.Fatalf("beat %d, stream %d: %q (%v), want the heartbeat", beat, i, line, err)
+			}
+			r.ReadString('\n')
+		}
+	}
+	if n := settled(); n != base {
+		t.Fatalf("%d goroutines after the heartbeats, %d before: a stream's goroutine leaked or ended", n, base)
+	}
+	runtime.ReadMemStats(&after)
+	if grown := (int64(after.StackInuse) - int64(before.StackInuse)) / streams; grown > 1024 {
+		t.Errorf("stack memory grew by %d bytes per idle stream over three heartbeats, want at most 1024", grown)
+	}
+	// The streams still deliver, from their fresh goroutines.
+	if res, err := h.Publish([]string{"quiet"}, sse.PatchSignals{Signals: []byte(`{"a":1}`)}); err != nil || res.Subscribers != streams {
+		t.Fatalf("publish reached %d subscribers (%v), want %d", res.Subscribers, err, streams)
+	}
+	for i, r := range readers {
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "id: ") {
+			t.Fatalf("stream %d after the heartbeats: %q (%v), want the event", i, line, err)
+		}
 	}
 }

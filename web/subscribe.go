@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -68,7 +69,7 @@ func lastEventID(r *http.Request) string {
 // openStream is a subscriber whose response has started: what the pump
 // needs, and what must be released when it ends.
 type openStream struct {
-	r      *http.Request
+	ctx    context.Context // the request's; ended once a hijacked stream's handler has returned
 	id     string // the request ID
 	n      uint64 // the stream ID: unique in this process, unlike a request ID a client gives
 	ip     string
@@ -84,18 +85,42 @@ type openStream struct {
 // instead of ending the response, because the Datastar client reconnects
 // only after an error.
 //
-// The work is split so that what stays on the goroutine's stack while it
-// waits is small: open (a large frame) returns before pump (a small one)
-// waits. Under 2 KiB in use, the runtime shrinks the stack of an idle
-// stream from 8 KiB to 4 KiB, which is a fifth of its whole cost (see the
-// README's performance section).
+// What an idle stream keeps is most of what hubd costs per connection
+// (see the README's performance section), so an HTTP/1.1 stream, once its
+// connection is hijacked and its replay written, goes on in a goroutine of
+// its own and lets net/http's goroutine end: the stream then waits on a
+// 2 KiB stack (8 KiB at the bottom of net/http's call chain), and net/http
+// drops the connection's 8 KiB of buffers. Other streams stay in the
+// handler, where open (a large frame) returns before pump (a small one)
+// waits.
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []string) {
 	o := s.open(w, r, topics)
 	if o == nil {
 		return
 	}
-	defer o.close(s)
-	s.pump(o)
+	if o.raw != nil {
+		// The connection is ours: net/http forgets it once this handler
+		// returns, and with it the connection's read and write buffers
+		// (8 KiB), the response and the frames of its call chain. The
+		// stream goes on in a goroutine that starts with a small stack.
+		go s.serve(o)
+		return
+	}
+	s.serve(o)
+}
+
+// serve is a stream's goroutine from its first frame on: it drains the
+// subscriber's channel into the connection until the stream ends, then
+// releases it. It ends when the hub closes the channel (unsubscribed,
+// evicted, shut down, or hung up), so the hub's Shutdown waits for it.
+func (s *Server) serve(o *openStream) {
+	renewed := false
+	defer func() {
+		if !renewed {
+			o.close(s)
+		}
+	}()
+	renewed = s.pump(o)
 }
 
 // open checks and registers the subscriber and writes its replay; nil
@@ -119,7 +144,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		writeError(w, r, err)
 		return nil
 	}
-	o := &openStream{r: r, id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
+	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
 	refused := s.limits.acquire(o.ip)
 	if refused != nil && s.hangups.reap() > 0 {
 		refused = s.limits.acquire(o.ip) // a slot may be free now
@@ -152,7 +177,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	}
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
-		out = o.raw
+		// The request's context ends when this handler returns, and an
+		// idle stream need not keep it (nor its parents) alive.
+		out, o.ctx = o.raw, context.Background()
+		r = r.WithContext(o.ctx)
 		s.hangups.watch(o)
 	}
 	o.stream, err = sse.NewSSE(out, r, s.streams...)
@@ -181,7 +209,7 @@ func (o *openStream) attrs(more ...slog.Attr) []slog.Attr {
 // anything else is a Warn, rate-limited because it may hit many streams
 // at once.
 func (s *Server) logStartFailure(o *openStream, err error) {
-	ctx := o.r.Context()
+	ctx := o.ctx
 	switch {
 	case errors.Is(err, http.ErrNotSupported):
 		s.log.LogAttrs(ctx, slog.LevelError, "start stream", o.attrs(slog.Any("err", err))...)
@@ -220,11 +248,14 @@ func (o *openStream) end() bool { return o.over.CompareAndSwap(false, true) }
 // net/http, so its pump waits on the channel alone (a plain receive keeps
 // the waiting stack smaller than a select); other responses also end when
 // the request's context does.
-func (s *Server) pump(o *openStream) {
+//
+// It reports true when it has handed the stream to a fresh goroutine
+// (see renew); the stream is then not over.
+func (s *Server) pump(o *openStream) (renewed bool) {
 	frames := o.sub.C()
 	var done <-chan struct{}
 	if o.raw == nil {
-		done = o.r.Context().Done()
+		done = o.ctx.Done()
 	}
 	for {
 		var f *broadcast.Frame
@@ -234,16 +265,27 @@ func (s *Server) pump(o *openStream) {
 		} else {
 			select {
 			case <-done:
-				return
+				return false
 			case f, ok = <-frames:
 			}
 		}
 		if !ok {
 			s.abort(o)
-			return
+			return false
 		}
 		if !s.deliver(o, f) {
-			return
+			return false
+		}
+		if f.ID == 0 && o.raw != nil && len(frames) == 0 {
+			// A control frame (a heartbeat) on a hijacked stream with
+			// nothing else queued: the write grew this goroutine's stack
+			// to 4 KiB, which the runtime keeps until a garbage
+			// collection shrinks it, and an idle hub collects rarely. A
+			// fresh goroutine waits on 2 KiB, and the grown stack goes
+			// back to the runtime for the next stream that writes. Once
+			// per heartbeat, this costs one goroutine start per stream.
+			go s.serve(o)
+			return true
 		}
 	}
 }
@@ -318,7 +360,7 @@ func (s *Server) dropped(o *openStream, err error) {
 		s.hub.RecordPrune()
 		s.limits.release(o.ip)
 	}
-	if ctx := o.r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
+	if ctx := o.ctx; s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
 	}
 }
@@ -333,7 +375,7 @@ func (s *Server) dropped(o *openStream, err error) {
 // pump), which has logged the drop: the client is gone.
 func (s *Server) abort(o *openStream) {
 	reason := o.sub.Err()
-	ctx := o.r.Context()
+	ctx := o.ctx
 	switch {
 	case errors.Is(reason, broadcast.ErrClosed): // see hungUp
 	case errors.Is(reason, broadcast.ErrSlow): // evictions come in storms
