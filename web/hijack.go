@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -23,10 +24,15 @@ import (
 // FlushError and SetWriteDeadline (found by http.ResponseController).
 type rawStream struct {
 	conn    net.Conn
-	header  http.Header // until the headers are sent
-	head    []byte  // status line and headers, until the first flush sends them
-	wrote   bool    // WriteHeader has run
-	pending *[]byte // sizeRoom bytes, then what Write gave since the last flush; nil when idle
+	fd      syscall.RawConn    // conn's descriptor, for writes that never wait; nil without one
+	writeFn func(uintptr) bool // s.writeFD, bound once so that a write allocates nothing
+	try     []byte             // what writeFD is to write
+	tried   int                // what it wrote
+	turn    turns              // the turn this stream holds, if any (see tryWrite)
+	header  http.Header        // until the headers are sent
+	head    []byte             // status line and headers, until the first flush sends them
+	wrote   bool               // WriteHeader has run
+	pending *[]byte            // sizeRoom bytes, then what Write gave since the last flush; nil when idle
 	size    [sizeRoom]byte
 }
 
@@ -56,7 +62,15 @@ func hijack(w http.ResponseWriter, r *http.Request) *rawStream {
 	// Headers set before the hijack (such as CORS) still apply: the map is
 	// the response's own, which net/http keeps until the handler returns
 	// anyway.
-	return &rawStream{conn: conn, header: w.Header()}
+	s := &rawStream{conn: conn, header: w.Header()}
+	if sc, ok := conn.(syscall.Conn); ok && tryWrites {
+		if s.fd, err = sc.SyscallConn(); err != nil {
+			s.fd = nil
+		} else {
+			s.writeFn = s.writeFD
+		}
+	}
+	return s
 }
 
 // Header returns the response's headers; once they are sent, a new empty
@@ -121,9 +135,48 @@ func (s *rawStream) FlushError() error {
 	if len(out) == 0 {
 		return nil
 	}
-	_, err := s.conn.Write(out)
+	if s.turn != nil {
+		out = out[s.tryWrite(out):]
+	}
+	var err error
+	if len(out) > 0 {
+		_, err = s.conn.Write(out)
+	}
 	s.release()
 	return err
+}
+
+// tryWrite writes as much of b as the connection takes at once and gives
+// back the stream's turn: what is left, the caller writes without a turn,
+// waiting for room as long as the write deadline allows.
+func (s *rawStream) tryWrite(b []byte) int {
+	s.try = b
+	s.tried = 0
+	if err := s.fd.Write(s.writeFn); err != nil {
+		s.tried = 0
+	}
+	s.try = nil
+	s.giveTurn()
+	return s.tried
+}
+
+// takeTurn waits for one of t's turns and reports true, if the stream can
+// write without waiting; giveTurn gives it back (tryWrite does, once it
+// has written).
+func (s *rawStream) takeTurn(t turns) bool {
+	if s.fd == nil || t == nil {
+		return false
+	}
+	t.take()
+	s.turn = t
+	return true
+}
+
+func (s *rawStream) giveTurn() {
+	if s.turn != nil {
+		s.turn.give()
+		s.turn = nil
+	}
 }
 
 func (s *rawStream) release() {

@@ -1,8 +1,8 @@
 package web
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -70,8 +70,8 @@ func lastEventID(r *http.Request) string {
 // needs, and what must be released when it ends.
 type openStream struct {
 	ctx    context.Context // the request's; ended once a hijacked stream's handler has returned
-	id     string // the request ID
-	n      uint64 // the stream ID: unique in this process, unlike a request ID a client gives
+	id     string          // the request ID
+	n      uint64          // the stream ID: unique in this process, unlike a request ID a client gives
 	ip     string
 	sub    *hub.Subscription
 	stream *sse.Stream
@@ -294,21 +294,24 @@ func (s *Server) pump(o *openStream) (renewed bool) {
 // over: the client is gone, or the hub closed the channel (then the
 // response is aborted).
 func (s *Server) deliver(o *openStream, f *broadcast.Frame) bool {
-	// With nothing else queued, let the other goroutines run first: when
-	// the hub is busy, the publishers and other streams that go ahead
-	// queue more frames for this one, and the write below carries them
-	// all. A write is the dearest part of a delivery (bench/writecost), so
-	// under load this about doubles deliveries per second (make
-	// bench-fanout-max); when the hub is idle the yield returns at once.
-	// It comes before the batch is taken from its pool, so that thousands
-	// of yielding streams do not each hold one.
-	if len(o.sub.C()) == 0 {
+	// A stream on a connection of its own waits for a turn to write (see
+	// turns): meanwhile the publishers run, more frames queue for it, and
+	// the write below carries them all. Other streams (HTTP/2, TLS) cannot
+	// write without waiting, so that a turn might be held while a client
+	// does not read; with nothing else queued, they let the other
+	// goroutines run first instead, to the same end but less well (make
+	// bench-fanout-max). Either comes before the batch is taken from its
+	// pool, so that thousands of waiting streams do not each hold one.
+	if (o.raw == nil || !o.raw.takeTurn(s.turns)) && len(o.sub.C()) == 0 {
 		runtime.Gosched()
 	}
 	batch := framesPool.Get().(*[][]byte)
 	*batch = append((*batch)[:0], f.Data)
 	open := drain(o.sub.C(), batch)
 	written := s.write(o, *batch)
+	if o.raw != nil {
+		o.raw.giveTurn() // if the write did not (nothing to flush, or it failed first)
+	}
 	clear(*batch) // drop the references to the frames
 	framesPool.Put(batch)
 	if written && !open {

@@ -194,6 +194,7 @@ type Server struct {
 	limits   streamLimits
 	refused  refusalCounts
 	streamN  atomic.Uint64 // the last stream ID given
+	turns    turns         // how many hijacked streams may write at once
 	rates    publishLimits
 	demo     demoState
 	client   string // the URL pages load Datastar from
@@ -227,6 +228,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		}
 		s.client, s.clientJS = "/datastar.js", js
 	}
+	s.turns = newTurns(writeTurns())
 	s.ready.Store(true)
 	// Streams end by the hub (eviction, shutdown), a failed write, or, for
 	// responses net/http keeps, the pump's own wait on the request's

@@ -1,0 +1,202 @@
+//go:build unix
+
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/sse"
+)
+
+// newTurnServer serves a hub whose streams share the given number of
+// write turns.
+func newTurnServer(t *testing.T, n int, cfg Config) (*hub.Hub, *Server, string) {
+	t.Helper()
+	h, err := hub.New(hub.Config{Heartbeat: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.turns = newTurns(n)
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Shutdown(ctx) // aborts the streams
+		srv.Close()
+		s.Close()
+	})
+	return h, s, srv.Listener.Addr().String()
+}
+
+// openRaw subscribes to topic over a raw HTTP/1.1 connection and returns
+// it once the stream's first chunk (the cursor frame) has been read, with
+// a reader positioned at the next chunk.
+func openRaw(t *testing.T, addr, topic string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /topics/%s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", topic)
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("subscribe: %v %v", resp, err)
+	}
+	if _, err := readChunk(r); err != nil {
+		t.Fatalf("cursor chunk: %v", err)
+	}
+	return conn, r
+}
+
+// readChunk reads one chunk of a chunked body, as it was written: each
+// of the hub's writes is one chunk.
+func readChunk(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	size, err := strconv.ParseUint(strings.TrimSpace(line), 16, 32)
+	if err != nil {
+		return nil, fmt.Errorf("chunk size line %q: %w", line, err)
+	}
+	b := make([]byte, size+2)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b[:size], nil
+}
+
+// TestFramesQueuedForATurnLeaveInOneWrite checks the point of the turns:
+// the frames published while a stream waits for its turn leave in the one
+// write it makes when the turn comes.
+func TestFramesQueuedForATurnLeaveInOneWrite(t *testing.T) {
+	h, s, addr := newTurnServer(t, 1, Config{})
+	conn, r := openRaw(t, addr, "line")
+	publish := func(i int) {
+		t.Helper()
+		if _, err := h.Publish([]string{"line"}, sse.PatchSignals{Signals: []byte(fmt.Sprintf(`{"n":%d}`, i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.turns.take() // every turn is taken: the stream has to wait
+	publish(0)
+	// Nothing may leave while the stream waits for its turn.
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if b, err := r.Peek(1); err == nil {
+		t.Fatalf("the stream wrote %q without a turn", b)
+	}
+	publish(1)
+	publish(2)
+	s.turns.give()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	chunk, err := readChunk(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(chunk, []byte("event: datastar-patch-signals\n")); n != 3 {
+		t.Fatalf("the first write after the turn carried %d events, want all 3:\n%s", n, chunk)
+	}
+}
+
+// TestStuckClientHoldsNoTurn checks that a client that stops reading does
+// not hold up the others: with a single turn, a stream whose connection
+// is full writes what it can, gives the turn back, and waits for room
+// without it, while another stream goes on receiving everything.
+func TestStuckClientHoldsNoTurn(t *testing.T) {
+	h, _, addr := newTurnServer(t, 1, Config{WriteTimeout: time.Minute})
+	openRaw(t, addr, "big") // never read again
+	conn, r := openRaw(t, addr, "big")
+	const events = 120 // 12 MB: more than loopback buffers hold, fewer than a client's buffer of frames
+	payload := `{"p":"` + strings.Repeat("x", 100_000) + `"}`
+	got := make(chan error, 1)
+	go func() { // reads every event of the second subscriber
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n := 0
+		for n < events {
+			chunk, err := readChunk(r)
+			if err != nil {
+				got <- fmt.Errorf("after %d of %d events: %w", n, events, err)
+				return
+			}
+			n += bytes.Count(chunk, []byte("event: datastar-patch-signals\n"))
+		}
+		got <- nil
+	}()
+	for range events {
+		if _, err := h.Publish([]string{"big"}, sse.PatchSignals{Signals: []byte(payload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the reading subscriber was held up: %v", err)
+	}
+}
+
+// TestTurnWriteAllocations checks that a delivery with a turn, on a real
+// connection, allocates nothing: the turn, the write that never waits,
+// and the chunk framing.
+func TestTurnWriteAllocations(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	go io.Copy(io.Discard, client) // ends when the test closes the connections
+
+	rec := httptest.NewRecorder()
+	raw := &rawStream{conn: server, header: rec.Header()}
+	sc := server.(*net.TCPConn)
+	if raw.fd, err = sc.SyscallConn(); err != nil {
+		t.Fatal(err)
+	}
+	raw.writeFn = raw.writeFD
+	stream, err := sse.NewSSE(raw, httptest.NewRequest(http.MethodGet, "/topics/t", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTurns(1)
+	frame := []byte("id: e-1\nevent: datastar-patch-elements\ndata: elements <p id=\"p\">1</p>\n\n")
+	send := func() {
+		if !raw.takeTurn(tr) {
+			t.Fatal("no turn taken on a TCP connection")
+		}
+		if err := stream.SendFrames(frame); err != nil {
+			t.Fatal(err)
+		}
+		if raw.turn != nil || len(tr) != 0 {
+			t.Fatal("the write kept its turn")
+		}
+	}
+	send() // warms the buffer pool
+	if allocs := testing.AllocsPerRun(1000, send); allocs != 0 {
+		t.Fatalf("%v allocations per delivered frame with a turn, want 0", allocs)
+	}
+}
