@@ -32,7 +32,7 @@ const (
 	DefaultHistorySize     = 10_000
 	DefaultHistoryBytes    = 64 << 20
 	DefaultHistoryPerTopic = 1000
-	DefaultClientBuffer    = 128
+	DefaultClientBuffer    = 64
 	DefaultMaxLogReplay    = 10_000
 )
 

@@ -32,7 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != DefaultAddr || c.HistorySize != 10000 || c.Heartbeat != 15*time.Second || c.ShutdownGrace != DefaultShutdownGrace ||
-		c.LogLevel != slog.LevelInfo || c.LogFormat != "auto" || c.Compression != nil || c.ClientBuffer != 128 ||
+		c.LogLevel != slog.LevelInfo || c.LogFormat != "auto" || c.Compression != nil || c.ClientBuffer != 64 ||
 		c.HistoryPerTopic != 1000 || c.JWTIssuer != "" || c.JWTAudience != "" || c.JWTAllowNoExp {
 		t.Fatalf("defaults: %+v", c)
 	}
