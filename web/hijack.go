@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -24,15 +23,13 @@ import (
 // FlushError and SetWriteDeadline (found by http.ResponseController).
 type rawStream struct {
 	conn    net.Conn
-	fd      syscall.RawConn    // conn's descriptor, for writes that never wait; nil without one
-	writeFn func(uintptr) bool // s.writeFD, bound once so that a write allocates nothing
-	try     []byte             // what writeFD is to write
-	tried   int                // what it wrote
-	turn    turns              // the turn this stream holds, if any (see tryWrite)
-	header  http.Header        // until the headers are sent
-	head    []byte             // status line and headers, until the first flush sends them
-	wrote   bool               // WriteHeader has run
-	pending *[]byte            // sizeRoom bytes, then what Write gave since the last flush; nil when idle
+	sysfd   int           // conn's descriptor, for writes that never wait; -1 without one (see tryWrite)
+	timeout time.Duration // bounds a write that has to wait for room (see sendFrames)
+	turn    turns         // the turn this stream holds, if any (see tryWrite)
+	header  http.Header   // until the headers are sent
+	head    []byte        // status line and headers, until the first flush sends them
+	wrote   bool          // WriteHeader has run
+	pending *[]byte       // sizeRoom bytes, then what Write gave since the last flush; nil when idle
 	size    [sizeRoom]byte
 }
 
@@ -62,15 +59,7 @@ func hijack(w http.ResponseWriter, r *http.Request) *rawStream {
 	// Headers set before the hijack (such as CORS) still apply: the map is
 	// the response's own, which net/http keeps until the handler returns
 	// anyway.
-	s := &rawStream{conn: conn, header: w.Header()}
-	if sc, ok := conn.(syscall.Conn); ok && tryWrites {
-		if s.fd, err = sc.SyscallConn(); err != nil {
-			s.fd = nil
-		} else {
-			s.writeFn = s.writeFD
-		}
-	}
-	return s
+	return &rawStream{conn: conn, header: w.Header(), sysfd: descriptor(conn)}
 }
 
 // Header returns the response's headers; once they are sent, a new empty
@@ -140,31 +129,43 @@ func (s *rawStream) FlushError() error {
 	}
 	var err error
 	if len(out) > 0 {
-		_, err = s.conn.Write(out)
+		if s.timeout > 0 {
+			err = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+		}
+		if err == nil {
+			_, err = s.conn.Write(out)
+		}
 	}
 	s.release()
 	return err
+}
+
+// sendFrames writes ready-made frames as one chunk, as Write and
+// FlushError would through an sse.Stream without compression, but
+// without the stream's lock, callbacks and deadline bookkeeping: a
+// stream's frames are written by its own goroutine only. A write that
+// has to wait for room gets the timeout set with the stream's options.
+func (s *rawStream) sendFrames(frames [][]byte) error {
+	for _, f := range frames {
+		s.Write(f)
+	}
+	return s.FlushError()
 }
 
 // tryWrite writes as much of b as the connection takes at once and gives
 // back the stream's turn: what is left, the caller writes without a turn,
 // waiting for room as long as the write deadline allows.
 func (s *rawStream) tryWrite(b []byte) int {
-	s.try = b
-	s.tried = 0
-	if err := s.fd.Write(s.writeFn); err != nil {
-		s.tried = 0
-	}
-	s.try = nil
+	n := writeNow(s.sysfd, b)
 	s.giveTurn()
-	return s.tried
+	return n
 }
 
 // takeTurn waits for one of t's turns and reports true, if the stream can
 // write without waiting; giveTurn gives it back (tryWrite does, once it
 // has written).
 func (s *rawStream) takeTurn(t turns) bool {
-	if s.fd == nil || t == nil {
+	if s.sysfd < 0 || t == nil {
 		return false
 	}
 	t.take()

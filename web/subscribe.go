@@ -76,6 +76,7 @@ type openStream struct {
 	sub    *hub.Subscription
 	stream *sse.Stream
 	raw    *rawStream  // the hijacked connection, or nil
+	fast   bool        // frames go to raw as they are (no compression)
 	over   atomic.Bool // see end
 }
 
@@ -188,6 +189,9 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		s.logStartFailure(o, err)
 		o.close(s)
 		return nil
+	}
+	if o.raw != nil && o.stream.Encoding() == sse.Identity {
+		o.fast, o.raw.timeout = true, s.cfg.WriteTimeout
 	}
 	if !s.write(o, o.sub.Replay) {
 		o.close(s)
@@ -339,7 +343,13 @@ func drain(c <-chan *broadcast.Frame, frames *[][]byte) bool {
 
 // write sends frames with one flush; false means the client is gone.
 func (s *Server) write(o *openStream, frames [][]byte) bool {
-	if err := o.stream.SendFrames(frames...); err != nil {
+	var err error
+	if o.fast {
+		err = o.raw.sendFrames(frames)
+	} else {
+		err = o.stream.SendFrames(frames...)
+	}
+	if err != nil {
 		s.dropped(o, err)
 		return false
 	}

@@ -2,22 +2,44 @@
 
 package web
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// tryWrites tells that writeFD can write without waiting here.
-const tryWrites = true
+// descriptor returns conn's file descriptor, for writeNow, or -1 if it has
+// none.
+//
+// writeNow writes to the descriptor directly, outside the poller's
+// bookkeeping, which is safe only because nothing but the stream's own
+// goroutine closes a hijacked connection (openStream.close): a descriptor
+// that was closed and reused could otherwise receive another connection's
+// bytes. Writes that wait for room still go through the connection.
+func descriptor(conn net.Conn) int {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(d uintptr) { fd = int(d) }) != nil {
+		return -1
+	}
+	return fd
+}
 
-// writeFD writes s.try to fd once, without waiting for room, and records
-// how much went out in s.tried; errors are left for the blocking write
-// that follows to find and report. It always reports true: done, do not
-// wait for the descriptor.
-func (s *rawStream) writeFD(fd uintptr) bool {
+// writeNow writes b to the non-blocking descriptor fd once, without
+// waiting for room, and returns how much went out; errors are left for
+// the write through the connection that follows to find and report.
+func writeNow(fd int, b []byte) int {
 	for {
-		n, err := syscall.Write(int(fd), s.try)
+		n, err := syscall.Write(fd, b)
 		if err == syscall.EINTR {
 			continue
 		}
-		s.tried = max(n, 0)
-		return true
+		return max(n, 0)
 	}
 }

@@ -151,8 +151,8 @@ func TestStuckClientHoldsNoTurn(t *testing.T) {
 }
 
 // TestTurnWriteAllocations checks that a delivery with a turn, on a real
-// connection, allocates nothing: the turn, the write that never waits,
-// and the chunk framing.
+// connection, allocates nothing: the turn, the direct write, and the
+// chunk framing.
 func TestTurnWriteAllocations(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,24 +171,17 @@ func TestTurnWriteAllocations(t *testing.T) {
 	defer server.Close()
 	go io.Copy(io.Discard, client) // ends when the test closes the connections
 
-	rec := httptest.NewRecorder()
-	raw := &rawStream{conn: server, header: rec.Header()}
-	sc := server.(*net.TCPConn)
-	if raw.fd, err = sc.SyscallConn(); err != nil {
-		t.Fatal(err)
-	}
-	raw.writeFn = raw.writeFD
-	stream, err := sse.NewSSE(raw, httptest.NewRequest(http.MethodGet, "/topics/t", nil))
-	if err != nil {
+	raw := &rawStream{conn: server, header: http.Header{}, sysfd: descriptor(server), timeout: time.Second}
+	if _, err := sse.NewSSE(raw, httptest.NewRequest(http.MethodGet, "/topics/t", nil)); err != nil {
 		t.Fatal(err)
 	}
 	tr := newTurns(1)
-	frame := []byte("id: e-1\nevent: datastar-patch-elements\ndata: elements <p id=\"p\">1</p>\n\n")
+	frames := [][]byte{[]byte("id: e-1\nevent: datastar-patch-elements\ndata: elements <p id=\"p\">1</p>\n\n")}
 	send := func() {
 		if !raw.takeTurn(tr) {
 			t.Fatal("no turn taken on a TCP connection")
 		}
-		if err := stream.SendFrames(frame); err != nil {
+		if err := raw.sendFrames(frames); err != nil {
 			t.Fatal(err)
 		}
 		if raw.turn != nil || len(tr) != 0 {
