@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,9 +105,22 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []stri
 		// returns, and with it the connection's read and write buffers
 		// (8 KiB), the response and the frames of its call chain. The
 		// stream goes on in a goroutine that starts with a small stack.
-		go s.serve(o)
+		go s.serveOwn(o)
 		return
 	}
+	s.serve(o)
+}
+
+// serveOwn is serve on a goroutine of the stream's own, where net/http no
+// longer stands behind it: a panic is logged and ends this stream only
+// (serve's deferred close has run by then), instead of the whole hub.
+func (s *Server) serveOwn(o *openStream) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.LogAttrs(o.ctx, slog.LevelError, "stream panicked", o.attrs(
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))...)
+		}
+	}()
 	s.serve(o)
 }
 
@@ -288,7 +302,7 @@ func (s *Server) pump(o *openStream) (renewed bool) {
 			// fresh goroutine waits on 2 KiB, and the grown stack goes
 			// back to the runtime for the next stream that writes. Once
 			// per heartbeat, this costs one goroutine start per stream.
-			go s.serve(o)
+			go s.serveOwn(o)
 			return true
 		}
 	}

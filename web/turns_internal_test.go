@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -191,5 +192,44 @@ func TestTurnWriteAllocations(t *testing.T) {
 	send() // warms the buffer pool
 	if allocs := testing.AllocsPerRun(1000, send); allocs != 0 {
 		t.Fatalf("%v allocations per delivered frame with a turn, want 0", allocs)
+	}
+}
+
+// panicConn is a connection whose writes panic, as a bug on the write
+// path would.
+type panicConn struct{ net.Conn }
+
+func (panicConn) Write([]byte) (int, error)        { panic("write exploded") }
+func (panicConn) SetWriteDeadline(time.Time) error { return nil }
+func (panicConn) Close() error                     { return nil }
+
+// TestStreamPanicEndsOnlyThatStream checks that a panic on a hijacked
+// stream's own goroutine, where net/http no longer recovers, is logged and
+// ends that stream (its subscription closed, its slot given back) instead
+// of the process.
+func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
+	var logged bytes.Buffer
+	h, s, _ := newTurnServer(t, 1, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	sub, err := h.Subscribe([]string{"boom"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.limits.acquire("192.0.2.1") != nil {
+		t.Fatal("no stream slot")
+	}
+	o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, fast: true,
+		raw: &rawStream{conn: panicConn{}, header: http.Header{}, sysfd: -1}}
+	if _, err := h.Publish([]string{"boom"}, sse.PatchSignals{Signals: []byte(`{"n":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.serveOwn(o) // returns: the panic was caught
+	if got := h.Stats().Clients; got != 0 {
+		t.Errorf("%d clients after the panic, want the stream unsubscribed", got)
+	}
+	if !o.over.Load() {
+		t.Error("the stream is not over after the panic: its slot was not given back")
+	}
+	if !strings.Contains(logged.String(), "stream panicked") || !strings.Contains(logged.String(), "write exploded") {
+		t.Errorf("log %q, want the panic", logged.String())
 	}
 }
