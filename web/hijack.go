@@ -184,11 +184,17 @@ func (s *rawStream) release() {
 	if s.pending == nil {
 		return
 	}
-	if cap(*s.pending) <= 64<<10 { // do not keep one huge event's buffer
-		*s.pending = (*s.pending)[:0]
-		buffers.Put(s.pending)
-	}
+	putBuffer(s.pending)
 	s.pending = nil
+}
+
+// putBuffer gives b back to buffers, unless it grew past 64 KiB: one huge
+// event's buffer is not worth keeping.
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		buffers.Put(b)
+	}
 }
 
 // SetWriteDeadline bounds the next writes to the connection.

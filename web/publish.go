@@ -158,12 +158,13 @@ func checkOptionSize(field string, n int) error {
 // it sends. field names the events in the error.
 func (s *Server) checkFrames(field string, events ...sse.Eventer) error {
 	var total int
-	var frame []byte
+	buf := buffers.Get().(*[]byte) // the encoding is measured, then dropped
+	defer putBuffer(buf)
 	for _, ev := range events {
 		e, err := ev.Event()
 		if err == nil {
-			frame, err = sse.AppendEvent(frame[:0], &e)
-			total += len(frame)
+			*buf, err = sse.AppendEvent((*buf)[:0], &e)
+			total += len(*buf)
 		}
 		if err != nil {
 			return err // validated before: not expected
