@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -23,13 +24,16 @@ import (
 // FlushError and SetWriteDeadline (found by http.ResponseController).
 type rawStream struct {
 	conn    net.Conn
-	sysfd   int           // conn's descriptor, for writes that never wait; -1 without one (see tryWrite)
-	timeout time.Duration // bounds a write that has to wait for room (see sendFrames)
-	turn    turns         // the turn this stream holds, if any (see tryWrite)
-	header  http.Header   // until the headers are sent
-	head    []byte        // status line and headers, until the first flush sends them
-	wrote   bool          // WriteHeader has run
-	pending *[]byte       // sizeRoom bytes, then what Write gave since the last flush; nil when idle
+	fd      syscall.RawConn    // conn's descriptor, for writes that never wait; nil without one (see tryWrite)
+	writeFn func(uintptr) bool // s.writeFD, bound once so that a write allocates nothing
+	try     []byte             // what writeFD is to write
+	tried   int                // what it wrote
+	timeout time.Duration      // bounds a write that has to wait for room (see sendFrames)
+	turn    turns              // the turn this stream holds, if any (see tryWrite)
+	header  http.Header        // until the headers are sent
+	head    []byte             // status line and headers, until the first flush sends them
+	wrote   bool               // WriteHeader has run
+	pending *[]byte            // sizeRoom bytes, then what Write gave since the last flush; nil when idle
 	size    [sizeRoom]byte
 }
 
@@ -59,7 +63,9 @@ func hijack(w http.ResponseWriter, r *http.Request) *rawStream {
 	// Headers set before the hijack (such as CORS) still apply: the map is
 	// the response's own, which net/http keeps until the handler returns
 	// anyway.
-	return &rawStream{conn: conn, header: w.Header(), sysfd: descriptor(conn)}
+	s := &rawStream{conn: conn, header: w.Header(), fd: rawConn(conn)}
+	s.writeFn = s.writeFD
+	return s
 }
 
 // Header returns the response's headers; once they are sent, a new empty
@@ -156,16 +162,20 @@ func (s *rawStream) sendFrames(frames [][]byte) error {
 // back the stream's turn: what is left, the caller writes without a turn,
 // waiting for room as long as the write deadline allows.
 func (s *rawStream) tryWrite(b []byte) int {
-	n := writeNow(s.sysfd, b)
+	s.try, s.tried = b, 0
+	if s.fd.Write(s.writeFn) != nil { // closed: the write that follows says so
+		s.tried = 0
+	}
+	s.try = nil
 	s.giveTurn()
-	return n
+	return s.tried
 }
 
 // takeTurn waits for one of t's turns and reports true, if the stream can
 // write without waiting; giveTurn gives it back (tryWrite does, once it
 // has written).
 func (s *rawStream) takeTurn(t turns) bool {
-	if s.sysfd < 0 || t == nil {
+	if s.fd == nil || t == nil {
 		return false
 	}
 	t.take()

@@ -2,11 +2,17 @@
 
 package web
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
-// descriptor returns -1: without a portable write that never waits,
-// streams on these systems take no turns (see rawStream.tryWrite).
-func descriptor(net.Conn) int { return -1 }
+// rawConn returns nil: without a portable write that never waits, streams
+// on these systems take no turns (see rawStream.tryWrite).
+func rawConn(net.Conn) syscall.RawConn { return nil }
 
-// writeNow writes nothing; it is never called here.
-func writeNow(int, []byte) int { return 0 }
+// writeFD writes nothing; it is never called here.
+func (s *rawStream) writeFD(uintptr) bool {
+	s.tried = 0
+	return true
+}

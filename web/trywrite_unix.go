@@ -7,39 +7,36 @@ import (
 	"syscall"
 )
 
-// descriptor returns conn's file descriptor, for writeNow, or -1 if it has
-// none.
+// rawConn returns conn's descriptor for writes that never wait, or nil if
+// it has none (a TLS connection, whose bytes must go through it).
 //
-// writeNow writes to the descriptor directly, outside the poller's
-// bookkeeping, which is safe only because nothing but the stream's own
-// goroutine closes a hijacked connection (openStream.close): a descriptor
-// that was closed and reused could otherwise receive another connection's
-// bytes. Writes that wait for room still go through the connection.
-func descriptor(conn net.Conn) int {
+// The writes go through the descriptor's RawConn, which holds the
+// descriptor open for the time of the write and fails once the connection
+// is closed: a descriptor number closed and reused by another connection
+// must never receive this stream's bytes, whoever closed it.
+func rawConn(conn net.Conn) syscall.RawConn {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return -1
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return -1
+		return nil
 	}
-	fd := -1
-	if rc.Control(func(d uintptr) { fd = int(d) }) != nil {
-		return -1
-	}
-	return fd
+	return rc
 }
 
-// writeNow writes b to the non-blocking descriptor fd once, without
-// waiting for room, and returns how much went out; errors are left for
-// the write through the connection that follows to find and report.
-func writeNow(fd int, b []byte) int {
+// writeFD writes s.try to the non-blocking descriptor fd once, without
+// waiting for room, and records in s.tried how much went out; errors are
+// left for the write through the connection that follows to find and
+// report. It always reports true: done, do not wait for the descriptor.
+func (s *rawStream) writeFD(fd uintptr) bool {
 	for {
-		n, err := syscall.Write(fd, b)
+		n, err := syscall.Write(int(fd), s.try)
 		if err == syscall.EINTR {
 			continue
 		}
-		return max(n, 0)
+		s.tried = max(n, 0)
+		return true
 	}
 }

@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,7 +174,8 @@ func TestTurnWriteAllocations(t *testing.T) {
 	defer server.Close()
 	go io.Copy(io.Discard, client) // ends when the test closes the connections
 
-	raw := &rawStream{conn: server, header: http.Header{}, sysfd: descriptor(server), timeout: time.Second}
+	raw := &rawStream{conn: server, header: http.Header{}, fd: rawConn(server), timeout: time.Second}
+	raw.writeFn = raw.writeFD
 	if _, err := sse.NewSSE(raw, httptest.NewRequest(http.MethodGet, "/topics/t", nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +221,7 @@ func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
 		t.Fatal("no stream slot")
 	}
 	o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, fast: true,
-		raw: &rawStream{conn: panicConn{}, header: http.Header{}, sysfd: -1}}
+		raw: &rawStream{conn: panicConn{}, header: http.Header{}}}
 	if _, err := h.Publish([]string{"boom"}, sse.PatchSignals{Signals: []byte(`{"n":1}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +234,96 @@ func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "stream panicked") || !strings.Contains(logged.String(), "write exploded") {
 		t.Errorf("log %q, want the panic", logged.String())
+	}
+}
+
+// TestClosedStreamNeverWritesToAnotherConnection checks that a stream
+// whose connection was closed by someone else (here the server's own
+// connection tracking, as a test's cutter or an embedding program may)
+// never writes into the connection that reuses its descriptor number: its
+// bytes would reach another client. The second client must read its own
+// events once each, nothing more.
+func TestClosedStreamNeverWritesToAnotherConnection(t *testing.T) {
+	h, err := hub.New(hub.Config{Heartbeat: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(h, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.turns = newTurns(1)
+	srv := httptest.NewUnstartedServer(s)
+	accepted := make(chan net.Conn, 4)
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			accepted <- c
+		}
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Shutdown(ctx)
+		srv.Close()
+		s.Close()
+	})
+	addr := srv.Listener.Addr().String()
+
+	openRaw(t, addr, "shared") // the first client, whose server side is closed under its stream
+	// The second client's socket is made first, so that the number the
+	// close frees goes to the server's side of the second connection.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv := syscall.NsecToTimeval(int64(10 * time.Second))
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	conn := os.NewFile(uintptr(fd), "second client")
+	defer conn.Close()
+	(<-accepted).Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	<-accepted
+	fmt.Fprintf(conn, "GET /topics/shared HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("second subscribe: %v %v", resp, err)
+	}
+	if _, err := readChunk(r); err != nil {
+		t.Fatalf("second cursor chunk: %v", err)
+	}
+	for i := range 2 {
+		if _, err := h.Publish([]string{"shared"}, sse.PatchSignals{Signals: []byte(fmt.Sprintf(`{"n":%d}`, i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for len(got) < 2 {
+		chunk, err := readChunk(r)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		for line := range strings.SplitSeq(string(chunk), "\n") {
+			if v, ok := strings.CutPrefix(line, "data: signals "); ok {
+				got = append(got, v)
+			}
+		}
+	}
+	// Whatever else arrives within a moment must not be another stream's.
+	tv = syscall.NsecToTimeval(int64(200 * time.Millisecond))
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	if chunk, err := readChunk(r); err == nil {
+		got = append(got, string(chunk))
+	}
+	if want := []string{`{"n":0}`, `{"n":1}`}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("the second client read %q, want only its own %q", got, want)
 	}
 }
