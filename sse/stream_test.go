@@ -216,15 +216,7 @@ func TestConcurrentSendsDoNotInterleave(t *testing.T) {
 		wg.Wait()
 	}))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	all, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := getAll(t, srv.URL)
 	evs := parseStream(string(all))
 	want := senders * (each/10*3 + each - each/10)
 	if len(evs) != want {
@@ -285,12 +277,7 @@ func TestBatchAllOrNothing(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	all, _ := io.ReadAll(resp.Body)
+	all := getAll(t, srv.URL)
 	if string(all) != "event: datastar-patch-elements\ndata: elements <p>last</p>\n\n" {
 		t.Fatalf("body %q, want only the last event", all)
 	}
@@ -323,12 +310,7 @@ func TestLifecycle(t *testing.T) {
 			}
 		}))
 		defer srv.Close()
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		all := getAll(t, srv.URL)
 		if !strings.Contains(string(all), `<p id="hello">hi</p>`) || strings.Contains(string(all), "late") {
 			t.Fatalf("body %q", all)
 		}
@@ -394,6 +376,21 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("OnClose cause %v, want nil from Close", err)
 		}
 	})
+}
+
+// getAll reads the whole stream at url, until the handler ends it.
+func getAll(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	all, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
 }
 
 // readOneAndLeave opens the stream at url, reads its first event, then
@@ -525,15 +522,7 @@ func TestCustomEventerIsValidated(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	all, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := getAll(t, srv.URL)
 	close(errs)
 	for e := range errs {
 		t.Error(e)
