@@ -419,10 +419,7 @@ func (h *Hub) deliverLocked(e *entry, res *broadcast.Result) {
 		h.holdLocked(t, e)
 	}
 	h.addLocked(e)
-	h.stats.queued.Add(uint64(res.Queued))
-	for _, s := range res.Evicted {
-		h.evictLocked(s)
-	}
+	h.settleLocked(res)
 }
 
 // PublishTransient offers events to the subscribers of topics as
@@ -451,10 +448,7 @@ func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered 
 			}
 		}
 		offered = max(offered, res.Queued+len(res.Evicted))
-		h.stats.queued.Add(uint64(res.Queued))
-		for _, s := range res.Evicted {
-			h.evictLocked(s)
-		}
+		h.settleLocked(&res)
 	}
 	return offered, nil
 }
@@ -532,6 +526,15 @@ func (h *Hub) releaseLocked(t *topic) {
 	if t.events.n == 0 && t.group.Len() == 0 {
 		h.forgotten = max(h.forgotten, t.trimmed)
 		delete(h.topics, t.name)
+	}
+}
+
+// settleLocked counts the frames a broadcast queued and evicts the
+// subscribers it found too slow: every broadcast ends with it.
+func (h *Hub) settleLocked(res *broadcast.Result) {
+	h.stats.queued.Add(uint64(res.Queued))
+	for _, s := range res.Evicted {
+		h.evictLocked(s)
 	}
 }
 

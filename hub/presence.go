@@ -177,10 +177,7 @@ func (h *Hub) sendPresenceLocked(pt *presenceTopic, now time.Time) {
 	pt.sent, pt.at = n, now
 	var res broadcast.Result
 	pt.watchers.Broadcast(&broadcast.Frame{Data: presenceFrame(pt.name, n)}, &res)
-	h.stats.queued.Add(uint64(res.Queued))
-	for _, s := range res.Evicted {
-		h.evictLocked(s)
-	}
+	h.settleLocked(&res)
 }
 
 // stopTimerLocked cancels pt's pending frame, if any.
