@@ -225,7 +225,6 @@ func printSummary(w io.Writer, r *report) {
 func publish(ctx context.Context, o *options, errs *atomic.Int64, perNode []int) (int, histogram) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Publishers}, Timeout: 30 * time.Second}
 	var next atomic.Int64
-	var done atomic.Int64
 	var mu sync.Mutex
 	var rtt histogram
 	stopAt := time.Now().Add(o.Duration)
@@ -235,7 +234,15 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64, perNode []int)
 	for p := 0; p < o.Publishers; p++ {
 		wg.Go(func() {
 			var local histogram
-			defer func() { mu.Lock(); rtt.merge(&local); mu.Unlock() }()
+			localPerNode := make([]int, len(perNode))
+			defer func() {
+				mu.Lock()
+				rtt.merge(&local)
+				for n, c := range localPerNode {
+					perNode[n] += c
+				}
+				mu.Unlock()
+			}()
 			var body bytes.Buffer
 			for ctx.Err() == nil && time.Now().Before(stopAt) {
 				i := next.Add(1) - 1
@@ -267,15 +274,16 @@ func publish(ctx context.Context, o *options, errs *atomic.Int64, perNode []int)
 					continue
 				}
 				local.record(time.Since(t0))
-				done.Add(1)
-				mu.Lock()
-				perNode[node]++
-				mu.Unlock()
+				localPerNode[node]++
 			}
 		})
 	}
 	wg.Wait()
-	return int(done.Load()), rtt
+	done := 0
+	for _, c := range perNode {
+		done += c
+	}
+	return done, rtt
 }
 
 // usage is the resident memory and CPU time of one or more processes at
