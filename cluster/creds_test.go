@@ -113,19 +113,10 @@ func TestCredsFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, SystemAccount: op.systemPub,
+	srv := runNATS(t, &server.Options{
+		SystemAccount:    op.systemPub,
 		TrustedOperators: []*jwt.OperatorClaims{op.claims}, AccountResolver: resolver,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(waitFor) {
-		t.Fatal("NATS not ready")
-	}
 
 	stranger, err := nkeys.CreateAccount()
 	if err != nil {

@@ -27,13 +27,22 @@ const waitFor = 15 * time.Second
 // test ends.
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
-	if port == 0 {
-		port = server.RANDOM_PORT
+	return runNATS(t, &server.Options{StoreDir: dir, Port: port})
+}
+
+// runNATS starts a NATS server with opts, with JetStream, on 127.0.0.1,
+// without logs or signal handlers; a zero Port takes a random one, an
+// empty StoreDir a temporary one. It stops when the test ends.
+func runNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.JetStream, opts.NoLog, opts.NoSigs = "127.0.0.1", true, true, true
+	if opts.Port == 0 {
+		opts.Port = server.RANDOM_PORT
 	}
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
-		NoLog: true, NoSigs: true,
-	})
+	if opts.StoreDir == "" {
+		opts.StoreDir = t.TempDir()
+	}
+	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,21 +672,10 @@ var _ eventLog = (*cluster.Log)(nil)
 // TestCredentials opens on a server that wants a user and password.
 func TestCredentials(t *testing.T) {
 	t.Parallel()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		Username: "hubd", Password: "s3cret", NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(waitFor) {
-		t.Fatal("NATS not ready")
-	}
+	srv := runNATS(t, &server.Options{Username: "hubd", Password: "s3cret"})
 	cfg := testConfig(srv)
 	cfg.User, cfg.Password = "hubd", "wrong"
-	_, err = cluster.Open(t.Context(), cfg, nil)
+	_, err := cluster.Open(t.Context(), cfg, nil)
 	if !errors.Is(err, nats.ErrAuthorization) || errors.Is(err, cluster.ErrUnavailable) || strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("Open with a wrong password = %v; want an authorization error that does not show the password", err)
 	}

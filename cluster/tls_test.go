@@ -94,24 +94,14 @@ func startTLSNATS(t *testing.T, p pki, token string) *server.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, Authorization: token,
-		TLS: true, TLSVerify: true, TLSTimeout: 2,
+	return runNATS(t, &server.Options{
+		Authorization: token,
+		TLS:           true, TLSVerify: true, TLSTimeout: 2,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert}, ClientCAs: p.pool,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(waitFor) {
-		t.Fatal("NATS not ready")
-	}
-	return srv
 }
 
 // TestTLSAndToken opens the log on a NATS server that wants TLS with a
