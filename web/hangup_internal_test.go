@@ -11,26 +11,6 @@ import (
 	"time"
 )
 
-// tcpPair returns the two ends of a real loopback TCP connection.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err = net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
-
 // TestReapTakesWhatTheWatcherHasNot checks that reap ends, on its caller's
 // goroutine, a hang-up the kernel has reported but the watcher's goroutine
 // has not taken (here because it is busy with another one), and that the

@@ -163,9 +163,7 @@ func (s *rawStream) sendFrames(frames [][]byte) error {
 // waiting for room as long as the write deadline allows.
 func (s *rawStream) tryWrite(b []byte) int {
 	s.try, s.tried = b, 0
-	if s.fd.Write(s.writeFn) != nil { // closed: the write that follows says so
-		s.tried = 0
-	}
+	_ = s.fd.Write(s.writeFn) // an error (closed) leaves tried at 0, and the write that follows reports it
 	s.try = nil
 	s.giveTurn()
 	return s.tried
@@ -175,7 +173,7 @@ func (s *rawStream) tryWrite(b []byte) int {
 // write without waiting; giveTurn gives it back (tryWrite does, once it
 // has written).
 func (s *rawStream) takeTurn(t turns) bool {
-	if s.fd == nil || t == nil {
+	if s.fd == nil {
 		return false
 	}
 	t.take()

@@ -268,7 +268,7 @@ func (o *openStream) end() bool { return o.over.CompareAndSwap(false, true) }
 // the request's context does.
 //
 // It reports true when it has handed the stream to a fresh goroutine
-// (see renew); the stream is then not over.
+// after a heartbeat (see below); the stream is then not over.
 func (s *Server) pump(o *openStream) (renewed bool) {
 	frames := o.sub.C()
 	var done <-chan struct{}

@@ -24,8 +24,8 @@ import (
 )
 
 // newTurnServer serves a hub whose streams share the given number of
-// write turns.
-func newTurnServer(t *testing.T, n int, cfg Config) (*hub.Hub, *Server, string) {
+// write turns; connState, if not nil, is the server's ConnState hook.
+func newTurnServer(t *testing.T, n int, cfg Config, connState func(net.Conn, http.ConnState)) (*hub.Hub, *Server, string) {
 	t.Helper()
 	h, err := hub.New(hub.Config{Heartbeat: time.Hour})
 	if err != nil {
@@ -36,7 +36,9 @@ func newTurnServer(t *testing.T, n int, cfg Config) (*hub.Hub, *Server, string) 
 		t.Fatal(err)
 	}
 	s.turns = newTurns(n)
-	srv := httptest.NewServer(s)
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ConnState = connState
+	srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -87,11 +89,31 @@ func readChunk(r *bufio.Reader) ([]byte, error) {
 	return b[:size], nil
 }
 
+// tcpPair returns the two ends of a real loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
 // TestFramesQueuedForATurnLeaveInOneWrite checks the point of the turns:
 // the frames published while a stream waits for its turn leave in the one
 // write it makes when the turn comes.
 func TestFramesQueuedForATurnLeaveInOneWrite(t *testing.T) {
-	h, s, addr := newTurnServer(t, 1, Config{})
+	h, s, addr := newTurnServer(t, 1, Config{}, nil)
 	conn, r := openRaw(t, addr, "line")
 	publish := func(i int) {
 		t.Helper()
@@ -124,7 +146,7 @@ func TestFramesQueuedForATurnLeaveInOneWrite(t *testing.T) {
 // is full writes what it can, gives the turn back, and waits for room
 // without it, while another stream goes on receiving everything.
 func TestStuckClientHoldsNoTurn(t *testing.T) {
-	h, _, addr := newTurnServer(t, 1, Config{WriteTimeout: time.Minute})
+	h, _, addr := newTurnServer(t, 1, Config{WriteTimeout: time.Minute}, nil)
 	openRaw(t, addr, "big") // never read again
 	conn, r := openRaw(t, addr, "big")
 	const events = 120 // 12 MB: more than loopback buffers hold, fewer than a client's buffer of frames
@@ -157,21 +179,7 @@ func TestStuckClientHoldsNoTurn(t *testing.T) {
 // connection, allocates nothing: the turn, the direct write, and the
 // chunk framing.
 func TestTurnWriteAllocations(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := tcpPair(t)
 	go io.Copy(io.Discard, client) // ends when the test closes the connections
 
 	raw := &rawStream{conn: server, header: http.Header{}, fd: rawConn(server), timeout: time.Second}
@@ -212,7 +220,7 @@ func (panicConn) Close() error                     { return nil }
 // of the process.
 func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
 	var logged bytes.Buffer
-	h, s, _ := newTurnServer(t, 1, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	h, s, _ := newTurnServer(t, 1, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, nil)
 	sub, err := h.Subscribe([]string{"boom"}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -244,31 +252,12 @@ func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
 // bytes would reach another client. The second client must read its own
 // events once each, nothing more.
 func TestClosedStreamNeverWritesToAnotherConnection(t *testing.T) {
-	h, err := hub.New(hub.Config{Heartbeat: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(h, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.turns = newTurns(1)
-	srv := httptest.NewUnstartedServer(s)
 	accepted := make(chan net.Conn, 4)
-	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+	h, _, addr := newTurnServer(t, 1, Config{}, func(c net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			accepted <- c
 		}
-	}
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		h.Shutdown(ctx)
-		srv.Close()
-		s.Close()
 	})
-	addr := srv.Listener.Addr().String()
 
 	openRaw(t, addr, "shared") // the first client, whose server side is closed under its stream
 	// The second client's socket is made first, so that the number the
@@ -284,7 +273,11 @@ func TestClosedStreamNeverWritesToAnotherConnection(t *testing.T) {
 	conn := os.NewFile(uintptr(fd), "second client")
 	defer conn.Close()
 	(<-accepted).Close()
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := tcpAddr.Port
 	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
