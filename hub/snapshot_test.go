@@ -177,25 +177,35 @@ func TestSnapshotRoundTripPerTopic(t *testing.T) {
 	if got := history(tight); got["a"] != 1 || got["b"] != 1 || got["c"] != 1 {
 		t.Errorf("events per topic under a bound of 1: %v", got)
 	}
-	tests := []struct {
-		c          replayCase
-		wantMissed bool
-		want       []uint64
-	}{
+	checkReplays(t, tight, "bound 1", []replayWant{
 		{replayCase{[]string{"b"}, 1, false}, false, []uint64{10}},
 		{replayCase{[]string{"b"}, 0, false}, true, []uint64{10}},
 		{replayCase{[]string{"a"}, 2, true}, true, []uint64{4}},
 		{replayCase{[]string{"a"}, 3, true}, false, []uint64{4}},
 		{replayCase{[]string{"c"}, 8, false}, false, []uint64{9}},
-	}
+	})
+}
+
+// replayWant is what a reconnect should be told: whether it missed events,
+// and the sequences of the events replayed.
+type replayWant struct {
+	c          replayCase
+	wantMissed bool
+	want       []uint64
+}
+
+// checkReplays reconnects to h as each case says and checks what it is
+// told; label names h in the errors.
+func checkReplays(t *testing.T, h *hub.Hub, label string, tests []replayWant) {
+	t.Helper()
 	for _, tt := range tests {
-		missed, replay := replayOf(t, tight, tt.c)
+		missed, replay := replayOf(t, h, tt.c)
 		var want []string
 		for _, id := range tt.want {
-			want = append(want, tight.EventID(id))
+			want = append(want, h.EventID(id))
 		}
 		if got := replayIDs(replay); missed != tt.wantMissed || !slices.Equal(got, want) {
-			t.Errorf("bound 1, %+v: Missed %v, replay %q; want %v, %q", tt.c, missed, got, tt.wantMissed, want)
+			t.Errorf("%s, %+v: Missed %v, replay %q; want %v, %q", label, tt.c, missed, got, tt.wantMissed, want)
 		}
 	}
 }
@@ -218,26 +228,12 @@ func TestSnapshotVersion1(t *testing.T) {
 	if st := h.Stats(); st.HistoryLen != 4 || st.LastID != h.EventID(6) {
 		t.Errorf("HistoryLen %d, LastID %s; want 4, %s", st.HistoryLen, st.LastID, h.EventID(6))
 	}
-	tests := []struct {
-		c          replayCase
-		wantMissed bool
-		want       []uint64
-	}{
+	checkReplays(t, h, "version 1", []replayWant{
 		{replayCase{[]string{"a"}, 0, false}, true, []uint64{5}},
 		{replayCase{[]string{"a"}, 2, true}, false, []uint64{4, 5}},
 		{replayCase{[]string{"b"}, 0, false}, false, []uint64{3, 5, 6}},
 		{replayCase{[]string{"a", "b"}, 3, false}, false, []uint64{5, 6}},
-	}
-	for _, tt := range tests {
-		missed, replay := replayOf(t, h, tt.c)
-		var want []string
-		for _, id := range tt.want {
-			want = append(want, h.EventID(id))
-		}
-		if got := replayIDs(replay); missed != tt.wantMissed || !slices.Equal(got, want) {
-			t.Errorf("%+v: Missed %v, replay %q; want %v, %q", tt.c, missed, got, tt.wantMissed, want)
-		}
-	}
+	})
 }
 
 // TestNewFromHistoryRefusesBadSnapshots writes snapshots that SaveHistory
