@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -458,14 +459,7 @@ func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []strin
 
 // grants reports whether one of topics is in private.
 func grants(private, topics []string) bool {
-	for _, t := range topics {
-		for _, p := range private {
-			if t == p {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(topics, func(t string) bool { return slices.Contains(private, t) })
 }
 
 // awaitSeq waits, for a Subscribe whose Last-Event-ID is ahead of this
