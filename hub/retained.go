@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -357,15 +358,7 @@ func (r *retainedState) frames(topics, private []string) [][]byte {
 			}
 		}
 	}
-	slices.SortFunc(elems, func(a, b *retainedPatch) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(elems, func(a, b *retainedPatch) int { return cmp.Compare(a.seq, b.seq) })
 	for _, p := range elems {
 		out = append(out, p.data)
 	}
