@@ -229,10 +229,8 @@ func (h *Hub) replayLocked(out [][]byte, topics, private []string, last uint64) 
 		}
 	}
 	slices.SortFunc(es, byID)
-	for i, e := range es {
-		if i == 0 || e != es[i-1] { // an event of several topics comes once
-			out = append(out, e.frame.Data)
-		}
+	for _, e := range slices.Compact(es) { // an event of several topics comes once
+		out = append(out, e.frame.Data)
 	}
 	return out
 }
