@@ -263,21 +263,13 @@ func (w *hangups) close() {
 	w.wg.Wait()
 }
 
-// socketOf returns the socket under c (through TLS), or nil when c is not
-// one.
+// socketOf returns the socket under c (through TLS, which rawConn does
+// not look through), or nil when c is not one.
 func socketOf(c net.Conn) syscall.RawConn {
 	if t, ok := c.(*tls.Conn); ok {
 		c = t.NetConn()
 	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	return rawConn(c)
 }
 
 // control runs fn with rc's descriptor, which stays open while fn runs.
