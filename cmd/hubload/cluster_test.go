@@ -296,8 +296,7 @@ func TestSumsOverHubProcesses(t *testing.T) {
 		urls = append(urls, u)
 		pids = append(pids, pid)
 	}
-	pidArg := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(pids)), ","), "[]")
-	rep := runJSON(t, "-url", strings.Join(urls, ","), "-hub-pid", pidArg, "-nats-pid", fmt.Sprint(os.Getpid()),
+	rep := runJSON(t, "-url", strings.Join(urls, ","), "-hub-pid", (*pidList)(&pids).String(), "-nats-pid", fmt.Sprint(os.Getpid()),
 		"-subscribers", "30", "-count", "60", "-publishers", "3", "-size", "100", "-source-ips", "4", "-drain", "20s")
 	if rep.Connected != 30 || rep.Published != 60 || rep.Deliveries != 30*60 || rep.Lost != 0 || rep.Dups != 0 {
 		t.Fatalf("report: %+v", rep)
@@ -309,27 +308,23 @@ func TestSumsOverHubProcesses(t *testing.T) {
 	// The sum lies between the processes' figures read just before and
 	// just after it: exactly for CPU time, which only grows, and within
 	// a tenth for the resident memory of processes now idle.
-	var before, after usage
-	for _, pid := range pids {
-		u, err := readProc(pid)
-		if err != nil {
-			t.Fatal(err)
+	readEach := func() (total usage) {
+		for _, pid := range pids {
+			u, err := readProc(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total.rss += u.rss
+			total.cpu += u.cpu
 		}
-		before.rss += u.rss
-		before.cpu += u.cpu
+		return total
 	}
+	before := readEach()
 	sum, err := sampleProcs(pids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pid := range pids {
-		u, err := readProc(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		after.rss += u.rss
-		after.cpu += u.cpu
-	}
+	after := readEach()
 	if sum.procs != 3 || sum.cpu < before.cpu || sum.cpu > after.cpu {
 		t.Errorf("summed CPU %.2fs over %d, want between %.2fs and %.2fs", sum.cpu, sum.procs, before.cpu, after.cpu)
 	}
