@@ -56,20 +56,12 @@ func TestIdleStreamsWaitOnSmallStacks(t *testing.T) {
 	const streams = 300
 	readers := make([]*bufio.Reader, streams)
 	for i := range readers {
-		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		c, err := openRaw(srv, "/topics/quiet")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("stream %d: %v", i, err)
 		}
-		defer conn.Close()
-		io.WriteString(conn, "GET /topics/quiet HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readers[i] = bufio.NewReader(resp.Body)
-		if line, err := readers[i].ReadString('\n'); err != nil || !strings.HasPrefix(line, "id: ") {
-			t.Fatalf("stream %d: first line %q (%v), want the cursor frame", i, line, err)
-		}
+		defer c.conn.Close()
+		readers[i] = c.body
 		readers[i].ReadString('\n') // the rest of the cursor frame
 	}
 	settled := func() int { // goroutines, once no stream is between two of its goroutines
