@@ -193,8 +193,8 @@ func (s *Server) admitPublisher(r *http.Request, n int) (publisher, error) {
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string, opts hub.PublishOptions, events ...sse.Eventer) {
 	for _, t := range topics {
-		if hub.Reserved(t) {
-			writeError(w, r, &apiError{Status: http.StatusForbidden, Field: "topic", Msg: fmt.Sprintf("topic %q is reserved for the hub", t)})
+		if err := checkReserved(t); err != nil {
+			writeError(w, r, err)
 			return
 		}
 	}
@@ -212,6 +212,15 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string
 		return
 	}
 	writeJSON(w, http.StatusOK, publishResponse{ID: last, IDs: res.IDs, Topics: res.Topics, Subscribers: res.Subscribers})
+}
+
+// checkReserved is the 403 for a publish to topic, or a change of its
+// retained state, if the hub keeps the topic for itself (hub.Reserved).
+func checkReserved(topic string) error {
+	if !hub.Reserved(topic) {
+		return nil
+	}
+	return &apiError{Status: http.StatusForbidden, Field: "topic", Msg: fmt.Sprintf("topic %q is reserved for the hub", topic)}
 }
 
 // readBody reads the whole body within the size limit and the read

@@ -59,8 +59,8 @@ func (s *Server) handleDeleteRetained(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = authorizePublish(p, []string{topic}, func(int) string { return "topic" })
 	}
-	if err == nil && hub.Reserved(topic) {
-		err = &apiError{Status: http.StatusForbidden, Field: "topic", Msg: fmt.Sprintf("topic %q is reserved for the hub", topic)}
+	if err == nil {
+		err = checkReserved(topic)
 	}
 	if err == nil {
 		_, err = s.hub.ClearRetained(r.Context(), topic)
