@@ -60,29 +60,6 @@ func waitReadyz(t *testing.T, base string) {
 	}
 }
 
-// openStream opens a stream of topic on base, resuming after lastID when it
-// is not empty. The stream is closed when the test ends.
-func openStream(ctx context.Context, t *testing.T, base, topic, lastID string) *bufio.Reader {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/"+topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Datastar-Request", "true")
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("subscribe to %s: %s", base, resp.Status)
-	}
-	return bufio.NewReader(resp.Body)
-}
-
 // readPatches reads n events from r, each of which must be a
 // patch-elements event (not the missed-events signal, not a cursor), and
 // returns their IDs.

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,29 +41,8 @@ func TestEmbeddedClusterSurvivesSIGKILL(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/news", nil)
-	req.Header.Set("Datastar-Request", "true")
-	req.Header.Set("Last-Event-ID", ids[1])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("reconnect: %s", resp.Status)
-	}
-	r := bufio.NewReader(resp.Body)
-	var got []string
-	for range len(ids) - 2 + 1 {
-		ev, err := readEvent(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.event != "datastar-patch-elements" {
-			t.Fatalf("after %v: %+v, want the events missed", got, ev)
-		}
-		got = append(got, ev.id)
-	}
+	r := openStream(ctx, t, base, "news", ids[1])
+	got := readPatches(t, "replay after the crash", r, len(ids)-2+1)
 	if want := append(slices.Clone(ids[2:]), after); !slices.Equal(got, want) {
 		t.Fatalf("replay after the crash: %v, want %v", got, want)
 	}

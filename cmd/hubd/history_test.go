@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,15 +95,7 @@ func TestHistoryPerTopicEndToEnd(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/"+tt.topic, nil)
-			req.Header.Set("Datastar-Request", "true")
-			req.Header.Set("Last-Event-ID", tt.last)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			r := bufio.NewReader(resp.Body)
+			r := openStream(ctx, t, base, tt.topic, tt.last)
 			var missed bool
 			var ids []string
 			for len(ids) < len(tt.ids) {

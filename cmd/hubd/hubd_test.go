@@ -384,6 +384,29 @@ func publishHTML(t *testing.T, base, topic, html string) string {
 	return res.ID
 }
 
+// openStream opens a stream of topic on base, resuming after lastID when it
+// is not empty. The stream is closed when the test ends.
+func openStream(ctx context.Context, t *testing.T, base, topic, lastID string) *bufio.Reader {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/"+topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Datastar-Request", "true")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("subscribe to %s: %s", base, resp.Status)
+	}
+	return bufio.NewReader(resp.Body)
+}
+
 // sseEvent is one event read from a stream: its id, event type and data
 // lines (with the "data: " prefix removed).
 type sseEvent struct {
@@ -454,18 +477,7 @@ func TestCrashRestartReplaysHistory(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/topics/news", nil)
-	req.Header.Set("Datastar-Request", "true")
-	req.Header.Set("Last-Event-ID", old)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("reconnect: %s", resp.Status)
-	}
-	r := bufio.NewReader(resp.Body)
+	r := openStream(ctx, t, base, "news", old)
 	next := func(what string) sseEvent {
 		t.Helper()
 		ev, err := readEvent(r)
