@@ -134,11 +134,10 @@ func TestRunAgainstNchan(t *testing.T) {
 		t.Skip("hub usage is read from /proc")
 	}
 	url, pids := startNchan(t)
-	pidArg := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(pids)), ","), "[]")
 	prefix := fmt.Sprintf("nchantest-%d", time.Now().UnixNano())
 	// 60 subscribers over 3 topics and 600 publishes: 200 per topic, each
 	// to 20 subscribers.
-	rep := runJSON(t, "-target", "nchan", "-url", url, "-hub-pid", pidArg, "-prefix", prefix,
+	rep := runJSON(t, "-target", "nchan", "-url", url, "-hub-pid", (*pidList)(&pids).String(), "-prefix", prefix,
 		"-subscribers", "60", "-topics", "3", "-count", "600", "-publishers", "3", "-size", "200",
 		"-source-ips", "4", "-drain", "20s", "-label", "nginx+nchan")
 	if rep.Target != "nchan" || rep.Label != "nginx+nchan" {
@@ -165,14 +164,11 @@ func TestRunAgainstNchan(t *testing.T) {
 	}
 	// The CPU charged to the deliveries is some, and no more than the
 	// nginx processes have used in all.
-	var total float64
-	for _, pid := range pids {
-		u, err := readProc(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += u.cpu
+	all, err := sampleProcs(pids)
+	if err != nil {
+		t.Fatal(err)
 	}
+	total := all.cpu
 	if charged := rep.HubCPUPerDelivU * float64(rep.Deliveries) / 1e6; charged <= 0 || charged > total+1e-9 {
 		t.Errorf("CPU per delivery %.2fµs: %.3fs over %d deliveries, nginx used %.3fs in all",
 			rep.HubCPUPerDelivU, charged, rep.Deliveries, total)
