@@ -47,11 +47,8 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "Usage: hubd token [flags]\n\nPrints a signed token granting the given topic patterns.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &configError{err}
+	if err := parseSubcommand(fs, args); err != nil {
+		return err
 	}
 	if len(publish) == 0 && len(subscribe) == 0 {
 		return &configError{errors.New("token: give -publish or -subscribe patterns, or both")}
