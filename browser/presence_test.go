@@ -18,8 +18,7 @@ func TestChatPresence(t *testing.T) {
 	srv, _, h := newClientServer(t, web.Config{Demos: true}, nil)
 	first := newBrowser(t)
 	problems := watchConsole(t, first)
-	second, closeSecond := chromedp.NewContext(first)
-	defer closeSecond()
+	second := newTab(t, first)
 
 	const here = `document.querySelector("p.presence").textContent`
 	open(t, first, srv.URL+"/demo/chat")
