@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -65,15 +66,7 @@ func TestHostileRequests(t *testing.T) {
 		many.Add("topic", fmt.Sprintf("public/t%d", i))
 	}
 
-	cases := []struct {
-		name         string
-		method, path string
-		header       http.Header
-		body         string
-		raw          string // sent as it is instead, for what a client library refuses to send
-		status       int
-		field, msg   string
-	}{
+	cases := []hostileCase{
 		// Publish bodies and options.
 		{name: "bad JSON signals", method: "POST", path: feed, header: jsonH(), body: `{"a":`, status: 400, field: "signals", msg: "are not a JSON object"},
 		{name: "signals not an object", method: "POST", path: feed, header: jsonH(), body: `[1,2]`, status: 400, field: "signals", msg: "are not a JSON object"},
@@ -157,17 +150,7 @@ func TestHostileRequests(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.raw != "" {
-				status, body := rawAnswer(t, srv.Listener.Addr().String(), c.raw)
-				if status != c.status || body.Field != c.field || !strings.Contains(body.Error, c.msg) {
-					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", status, body.Field, body.Error, c.status, c.field, c.msg)
-				}
-			} else {
-				a := request(t, srv, c.method, c.path, c.header, c.body)
-				if a.status != c.status || a.body.Field != c.field || !strings.Contains(a.body.Error, c.msg) {
-					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", a.status, a.body.Field, a.body.Error, c.status, c.field, c.msg)
-				}
-			}
+			c.check(t, srv)
 			// The hub still serves, and the watcher gets exactly the next
 			// event: the hostile request published nothing.
 			want := fmt.Sprintf("<p id=\"after\">%d</p>", i)
@@ -177,6 +160,32 @@ func TestHostileRequests(t *testing.T) {
 				t.Fatalf("watcher got %+v, %v; want event %s with %s", ev, err, id, want)
 			}
 		})
+	}
+}
+
+// hostileCase is a hostile request and the exact error answer it must get.
+type hostileCase struct {
+	name         string
+	method, path string
+	header       http.Header
+	body         string
+	raw          string // sent as it is instead, for what a client library refuses to send
+	status       int
+	field, msg   string
+}
+
+// check sends c's request to srv and fails t unless the answer has c's
+// status and field and an error saying c's msg.
+func (c hostileCase) check(t *testing.T, srv *httptest.Server) {
+	t.Helper()
+	var a answer
+	if c.raw != "" {
+		a.status, a.body = rawAnswer(t, srv.Listener.Addr().String(), c.raw)
+	} else {
+		a = request(t, srv, c.method, c.path, c.header, c.body)
+	}
+	if a.status != c.status || a.body.Field != c.field || !strings.Contains(a.body.Error, c.msg) {
+		t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", a.status, a.body.Field, a.body.Error, c.status, c.field, c.msg)
 	}
 }
 
@@ -223,7 +232,6 @@ func TestHostileRequestsWithoutAuthorization(t *testing.T) {
 	if ev, err := watcher.next(); err != nil || ev.ID == "" {
 		t.Fatalf("cursor frame: %+v %v", ev, err)
 	}
-	addr := srv.Listener.Addr().String()
 	const rebound = "rebind.attacker.example"
 	raw := func(method, path, host string, kv ...string) string {
 		var b strings.Builder
@@ -242,15 +250,7 @@ func TestHostileRequestsWithoutAuthorization(t *testing.T) {
 	demo := func(kv ...string) http.Header { return hdr(append([]string{"Datastar-Request", "true"}, kv...)...) }
 	hostMsg := `Host "` + rebound + `" is not served without authorization`
 
-	cases := []struct {
-		name         string
-		method, path string
-		header       http.Header
-		body         string
-		raw          string
-		status       int
-		field, msg   string
-	}{
+	cases := []hostileCase{
 		// DNS rebinding: every endpoint refuses a name that is not loopback.
 		{name: "publish from a rebound name", raw: raw("POST", "/topics/feed", rebound), status: 421, field: "Host", msg: hostMsg + " (allowed-hosts)"},
 		{name: "batch from a rebound name", raw: raw("POST", "/publish", rebound+":8080"), status: 421, field: "Host", msg: hostMsg},
@@ -280,17 +280,7 @@ func TestHostileRequestsWithoutAuthorization(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.raw != "" {
-				status, body := rawAnswer(t, addr, c.raw)
-				if status != c.status || body.Field != c.field || !strings.Contains(body.Error, c.msg) {
-					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", status, body.Field, body.Error, c.status, c.field, c.msg)
-				}
-			} else {
-				a := request(t, srv, c.method, c.path, c.header, c.body)
-				if a.status != c.status || a.body.Field != c.field || !strings.Contains(a.body.Error, c.msg) {
-					t.Errorf("got %d field %q error %q\nwant %d field %q saying %q", a.status, a.body.Field, a.body.Error, c.status, c.field, c.msg)
-				}
-			}
+			c.check(t, srv)
 			want := fmt.Sprintf("<p id=\"after\">%d</p>", i)
 			id := publishHTML(t, srv, "demo", want)
 			ev, err := watcher.nextEvent()
