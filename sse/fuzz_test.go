@@ -161,16 +161,10 @@ func FuzzPatchSignals(f *testing.F) {
 	})
 }
 
-// customEventer is an Eventer from outside the package that returns its
-// Event without validating it.
-type customEventer struct{ e sse.Event }
-
-func (c customEventer) Event() (sse.Event, error) { return c.e, nil }
-
-// FuzzCustomEventer drives a user-written Eventer, which validates nothing,
-// through Stream.Send and Batch.Send: each must either refuse the event
-// with an error naming the encoder's fault and write nothing, or write a
-// frame that parses back to exactly the event sent. The stream writes to
+// FuzzCustomEventer drives a user-written Eventer that validates nothing
+// (rawEventer) through Stream.Send and Batch.Send: each must either refuse
+// the event with an error naming the encoder's fault and write nothing, or
+// write a frame that parses back to exactly the event sent. The stream writes to
 // an httptest.ResponseRecorder, the standard library's own ResponseWriter,
 // because a fuzzer runs far too many inputs for a connection each;
 // TestCustomEventerIsValidated checks the same over a real connection.
@@ -203,8 +197,8 @@ func FuzzCustomEventer(f *testing.F) {
 			name string
 			send func() error
 		}{
-			{"Send", func() error { return s.Send(customEventer{ev}) }},
-			{"Batch.Send", func() error { return s.Batch(func(b *sse.Batch) error { return b.Send(customEventer{ev}) }) }},
+			{"Send", func() error { return s.Send(rawEventer{ev}) }},
+			{"Batch.Send", func() error { return s.Batch(func(b *sse.Batch) error { return b.Send(rawEventer{ev}) }) }},
 		}
 		for _, p := range paths {
 			before := rec.Body.Len()
