@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -236,26 +235,12 @@ func TestTricklingBodyIsCutOverHTTP2(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = web.DefaultReadTimeout
 		h, s := newAPI(t, hub.Config{Heartbeat: time.Hour}, web.Config{})
-		srv := httptest.NewUnstartedServer(s)
-		srv.Listener.Close() // a real socket would keep the fake clock from moving
-		l := newPipeListener()
-		srv.Listener = l
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := h.Shutdown(ctx); err != nil {
-				t.Error(err)
-			}
-			srv.Close()
-		}()
-		dials := 0
-		srv.Client().Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) {
+		srv := pipeTLSServer(t, h, s, true)
+		tr := srv.Client().Transport.(*http.Transport)
+		dial, dials := tr.DialContext, 0
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials++
-			client, server := net.Pipe()
-			l.conns <- server
-			return client, nil
+			return dial(ctx, network, addr)
 		}
 
 		body, feed := io.Pipe()

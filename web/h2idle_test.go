@@ -3,9 +3,6 @@ package web_test
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -34,25 +31,7 @@ func TestIdleStreamOutlivesWriteTimeout(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const timeout = web.DefaultWriteTimeout
 				h, s := newAPI(t, hub.Config{Heartbeat: time.Hour}, web.Config{WriteTimeout: timeout})
-				srv := httptest.NewUnstartedServer(s)
-				srv.Listener.Close() // a real socket would keep the fake clock from moving
-				l := newPipeListener()
-				srv.Listener = l
-				srv.EnableHTTP2 = tc.h2
-				srv.StartTLS()
-				t.Cleanup(func() { // inside the bubble, even after a failure
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					if err := h.Shutdown(ctx); err != nil {
-						t.Error(err)
-					}
-					srv.Close()
-				})
-				srv.Client().Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) {
-					client, server := net.Pipe()
-					l.conns <- server
-					return client, nil
-				}
+				srv := pipeTLSServer(t, h, s, tc.h2)
 
 				c := subscribe(t, srv, "/topics/quiet", "")
 				if got := c.resp.ProtoMajor == 2; got != tc.h2 {

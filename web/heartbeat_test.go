@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,28 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 
 func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
 func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// pipeTLSServer serves s as httptest serves it over TLS (with HTTP/2 if
+// h2), but on in-memory connections, so that a synctest bubble's clock can
+// be faked: a real socket would keep it from moving. At the end of the
+// test h shuts down and the server closes (stopAtEnd), inside the bubble
+// even after a failure.
+func pipeTLSServer(t *testing.T, h *hub.Hub, s *web.Server, h2 bool) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(s)
+	srv.Listener.Close()
+	l := newPipeListener()
+	srv.Listener = l
+	srv.EnableHTTP2 = h2
+	srv.StartTLS()
+	stopAtEnd(t, h, srv)
+	srv.Client().Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) {
+		client, server := net.Pipe()
+		l.conns <- server
+		return client, nil
+	}
+	return srv
+}
 
 // dial opens a stream of topic over a new pipe and reads up to the cursor
 // frame, so that the client is registered when it returns.
