@@ -60,9 +60,6 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		ev, err = s.eventFromRequest(w, r)
 	}
-	if err == nil {
-		err = s.checkFrames("event", ev)
-	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -170,6 +167,12 @@ func (s *Server) checkFrames(field string, events ...sse.Eventer) error {
 			return err // validated before: not expected
 		}
 	}
+	return s.checkEncodedSize(field, total)
+}
+
+// checkEncodedSize refuses total encoded bytes past MaxBodyBytes (see
+// checkFrames).
+func (s *Server) checkEncodedSize(field string, total int) error {
 	if int64(total) > s.cfg.MaxBodyBytes {
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Field: field,
 			Msg: fmt.Sprintf("%s: encodes to %d bytes with its options, more than the limit of %d bytes (max-body-bytes)", field, total, s.cfg.MaxBodyBytes)}
@@ -332,13 +335,13 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 		}
 		p := sse.PatchElements{Elements: string(body), Selector: option(r, "Datastar-Selector", "selector"),
 			Mode: mode, Namespace: ns, UseViewTransition: vt}
-		return checked(p, "elements")
+		return s.checked(p, "elements")
 	case "application/json":
 		only, err := boolOption(r, "Datastar-Only-If-Missing", "onlyIfMissing")
 		if err != nil {
 			return nil, err
 		}
-		return checked(sse.PatchSignals{Signals: body, OnlyIfMissing: only}, "signals")
+		return s.checked(sse.PatchSignals{Signals: body, OnlyIfMissing: only}, "signals")
 	default: // JavaScript
 		var attrs sse.JSONAttrs
 		if v := option(r, "Datastar-Script-Attributes", "attributes"); v != "" {
@@ -350,15 +353,26 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 		if err != nil {
 			return nil, err
 		}
-		return checked(sse.ExecuteScript{Script: string(body), Attributes: attrs, KeepScript: keep}, "script")
+		return s.checked(sse.ExecuteScript{Script: string(body), Attributes: attrs, KeepScript: keep}, "script")
 	}
 }
 
 // checked validates ev now, so that a bad publish is reported with the
-// option it is about before it reaches the hub.
-func checked(ev sse.Eventer, field string) (sse.Eventer, error) {
-	if _, err := ev.Event(); err != nil {
+// option it is about before it reaches the hub, and refuses it when its
+// encoding is too large (see checkFrames): one building of the event
+// serves both checks.
+func (s *Server) checked(ev sse.Eventer, field string) (sse.Eventer, error) {
+	e, err := ev.Event()
+	if err != nil {
 		return nil, badField(fieldOf(err, field), err)
+	}
+	buf := buffers.Get().(*[]byte) // the encoding is measured, then dropped
+	defer putBuffer(buf)
+	if *buf, err = sse.AppendEvent((*buf)[:0], &e); err != nil {
+		return nil, badField(fieldOf(err, field), err)
+	}
+	if err := s.checkEncodedSize("event", len(*buf)); err != nil {
+		return nil, err
 	}
 	return ev, nil
 }
