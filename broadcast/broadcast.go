@@ -95,42 +95,101 @@ func (s *Subscriber) Close(reason error) {
 }
 
 // Group is a set of subscribers that receive the same frames, such as the
-// subscribers of one topic.
+// subscribers of one topic. The zero Group is empty and ready to use.
+//
+// The members are kept in dense slices, so that Broadcast walks an array
+// of pointers rather than a map; index gives each member's place in them,
+// so that Remove takes O(1) by moving the last member into the hole.
 type Group struct {
-	subs map[*Subscriber]struct{}
-	priv map[*Subscriber]struct{} // the members that also get private frames
+	all   []*Subscriber         // every member
+	priv  []*Subscriber         // the members that also get private frames
+	index map[*Subscriber]place // where each member sits in all and priv
 }
 
-// Add puts s in the group.
-func (g *Group) Add(s *Subscriber) {
-	if g.subs == nil {
-		g.subs = make(map[*Subscriber]struct{})
-	}
-	g.subs[s] = struct{}{}
-}
+// place is a member's position in Group.all and, if it is privileged, in
+// Group.priv; priv is -1 for a member that is not.
+type place struct{ all, priv int }
+
+// Add puts s in the group. Adding a member again changes nothing: a
+// privileged member stays privileged.
+func (g *Group) Add(s *Subscriber) { g.add(s) }
 
 // AddPrivileged puts s in the group, to receive its private frames too.
+// A member added before by Add becomes privileged; adding a privileged
+// member again changes nothing.
 func (g *Group) AddPrivileged(s *Subscriber) {
-	g.Add(s)
-	if g.priv == nil {
-		g.priv = make(map[*Subscriber]struct{})
+	p := g.add(s)
+	if p.priv >= 0 {
+		return
 	}
-	g.priv[s] = struct{}{}
+	p.priv = len(g.priv)
+	g.priv = append(g.priv, s)
+	g.index[s] = p
 }
 
-// Remove takes s out of the group.
+// add puts s in all if it is not a member yet and returns its place.
+func (g *Group) add(s *Subscriber) place {
+	if p, ok := g.index[s]; ok {
+		return p
+	}
+	if g.index == nil {
+		g.index = make(map[*Subscriber]place)
+	}
+	p := place{all: len(g.all), priv: -1}
+	g.all = append(g.all, s)
+	g.index[s] = p
+	return p
+}
+
+// Remove takes s out of the group; removing a subscriber that is not a
+// member does nothing. The member that was last in the group takes s's
+// place, so that members before s keep theirs: Broadcast and Each rely on
+// this to let a member be removed while they visit it.
 func (g *Group) Remove(s *Subscriber) {
-	delete(g.subs, s)
-	delete(g.priv, s)
+	p, ok := g.index[s]
+	if !ok {
+		return
+	}
+	delete(g.index, s)
+	var moved *Subscriber
+	if g.all, moved = cut(g.all, p.all); moved != nil {
+		q := g.index[moved]
+		q.all = p.all
+		g.index[moved] = q
+	}
+	if p.priv < 0 {
+		return
+	}
+	if g.priv, moved = cut(g.priv, p.priv); moved != nil {
+		q := g.index[moved]
+		q.priv = p.priv
+		g.index[moved] = q
+	}
+}
+
+// cut removes subs[i] by moving the last element into its place and
+// returns the shortened slice and the element it moved (nil if subs[i] was
+// the last). The vacated slot is cleared so that the backing array does
+// not keep a removed subscriber reachable.
+func cut(subs []*Subscriber, i int) (rest []*Subscriber, moved *Subscriber) {
+	last := len(subs) - 1
+	if i != last {
+		moved = subs[last]
+		subs[i] = moved
+	}
+	subs[last] = nil
+	return subs[:last], moved
 }
 
 // Len returns the number of subscribers in the group.
-func (g *Group) Len() int { return len(g.subs) }
+func (g *Group) Len() int { return len(g.all) }
 
-// Each calls fn for every subscriber of the group.
+// Each calls fn once for every subscriber of the group, in no particular
+// order. fn may remove the subscriber it is given from the group, but must
+// not otherwise add or remove members while Each runs.
 func (g *Group) Each(fn func(*Subscriber)) {
-	for s := range g.subs {
-		fn(s)
+	for i := len(g.all) - 1; i >= 0; i-- { // from the end: see Remove
+		fn(g.all[i])
 	}
 }
 
@@ -145,11 +204,15 @@ type Result struct {
 // res.Evicted and removed from the group; removing them from other groups
 // is the owner's job.
 func (g *Group) Broadcast(f *Frame, res *Result) {
-	to := g.subs
+	to := g.all
 	if f.Private {
 		to = g.priv
 	}
-	for s := range to {
+	// From the end: removing an evicted member moves the last one into its
+	// place, and that one has already been offered f. Members before i keep
+	// their places, so each member is offered f exactly once.
+	for i := len(to) - 1; i >= 0; i-- {
+		s := to[i]
 		queued, evicted := s.Offer(f)
 		if queued {
 			res.Queued++

@@ -3,6 +3,8 @@ package broadcast_test
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -186,48 +188,286 @@ func TestCloseAfterEvictionKeepsErrSlow(t *testing.T) {
 	}
 }
 
-func TestGroupMembership(t *testing.T) {
-	t.Parallel()
-	var g broadcast.Group // the zero Group is usable
-	if g.Len() != 0 {
-		t.Fatalf("zero Group Len() = %d", g.Len())
+// members names the subscribers of a membership test.
+type members map[string]*broadcast.Subscriber
+
+// newMembers returns a fresh subscriber, with room for a few frames, for
+// each name.
+func newMembers(names ...string) members {
+	m := make(members, len(names))
+	for _, n := range names {
+		m[n] = broadcast.NewSubscriber(4, 0)
 	}
-	g.Remove(broadcast.NewSubscriber(1, 0)) // removing from an empty group is a no-op
-	var res broadcast.Result
-	g.Broadcast(&broadcast.Frame{ID: 1}, &res) // broadcasting to it too
-	if res.Queued != 0 || len(res.Evicted) != 0 {
-		t.Fatalf("Broadcast to empty group = %+v", res)
+	return m
+}
+
+// checkGroup fails t unless g holds exactly the subscribers named in all,
+// each once, and of them exactly those named in priv as privileged. It
+// proves membership through behaviour: Len, Each, and a public and a
+// private heartbeat (ID 0, which Offer never deduplicates, so a member held
+// twice would get it twice), each of which must reach every intended member
+// exactly once and nobody else. The subscribers in m must be empty and have
+// room for two frames; they are empty again when checkGroup returns.
+func checkGroup(t *testing.T, g *broadcast.Group, m members, all, priv []string) {
+	t.Helper()
+	if g.Len() != len(all) {
+		t.Errorf("Len() = %d, want %d", g.Len(), len(all))
+	}
+	visits := make(map[*broadcast.Subscriber]int)
+	g.Each(func(s *broadcast.Subscriber) { visits[s]++ })
+	for name, s := range m {
+		want := 0
+		if slices.Contains(all, name) {
+			want = 1
+		}
+		if visits[s] != want {
+			t.Errorf("Each visited %s %d times, want %d", name, visits[s], want)
+		}
+	}
+	if len(visits) != len(all) {
+		t.Errorf("Each visited %d subscribers, want %d", len(visits), len(all))
 	}
 
-	a, b, c := broadcast.NewSubscriber(1, 0), broadcast.NewSubscriber(1, 0), broadcast.NewSubscriber(1, 0)
-	steps := []struct {
-		name string
-		do   func()
-		want []*broadcast.Subscriber
-	}{
-		{"add a", func() { g.Add(a) }, []*broadcast.Subscriber{a}},
-		{"add b and c", func() { g.Add(b); g.Add(c) }, []*broadcast.Subscriber{a, b, c}},
-		{"add a again", func() { g.Add(a) }, []*broadcast.Subscriber{a, b, c}},
-		{"remove b", func() { g.Remove(b) }, []*broadcast.Subscriber{a, c}},
-		{"remove b again", func() { g.Remove(b) }, []*broadcast.Subscriber{a, c}},
-		{"remove all", func() { g.Remove(a); g.Remove(c) }, nil},
+	for _, private := range []bool{false, true} {
+		to := all
+		if private {
+			to = priv
+		}
+		var res broadcast.Result
+		g.Broadcast(&broadcast.Frame{Private: private}, &res)
+		if res.Queued != len(to) || len(res.Evicted) != 0 {
+			t.Errorf("Broadcast(private %v) queued %d and evicted %d, want %d and 0", private, res.Queued, len(res.Evicted), len(to))
+		}
+		for name, s := range m {
+			want := 0
+			if slices.Contains(to, name) {
+				want = 1
+			}
+			if ids, _ := drain(s); len(ids) != want {
+				t.Errorf("Broadcast(private %v): %s got %d frames, want %d", private, name, len(ids), want)
+			}
+		}
 	}
-	for _, st := range steps { // sequential: the steps share g
-		t.Run(st.name, func(t *testing.T) {
-			st.do()
-			if g.Len() != len(st.want) {
-				t.Errorf("Len() = %d, want %d", g.Len(), len(st.want))
-			}
-			var got []*broadcast.Subscriber
-			g.Each(func(s *broadcast.Subscriber) { got = append(got, s) })
-			if len(got) != len(st.want) {
-				t.Fatalf("Each visited %d subscribers, want %d", len(got), len(st.want))
-			}
-			for _, s := range st.want {
-				if !slices.Contains(got, s) {
-					t.Errorf("Each did not visit a member")
+}
+
+func TestGroupMembership(t *testing.T) {
+	t.Parallel()
+	type op struct {
+		do   string // "add", "priv" (AddPrivileged) or "remove"
+		name string
+	}
+	tests := []struct {
+		name      string
+		ops       []op
+		all, priv []string
+	}{
+		{"zero group is empty", nil, nil, nil},
+		{"remove from the zero group", []op{{"remove", "a"}}, nil, nil},
+		{"add", []op{{"add", "a"}, {"add", "b"}}, []string{"a", "b"}, nil},
+		{"add again is idempotent", []op{{"add", "a"}, {"add", "b"}, {"add", "a"}, {"add", "a"}}, []string{"a", "b"}, nil},
+		{"add privileged again is idempotent", []op{{"priv", "a"}, {"priv", "a"}, {"add", "b"}}, []string{"a", "b"}, []string{"a"}},
+		{"add keeps a member privileged", []op{{"priv", "a"}, {"add", "a"}}, []string{"a"}, []string{"a"}},
+		{"add privileged makes a member privileged", []op{{"add", "a"}, {"add", "b"}, {"priv", "a"}}, []string{"a", "b"}, []string{"a"}},
+		{"remove a non-member", []op{{"add", "a"}, {"priv", "b"}, {"remove", "c"}}, []string{"a", "b"}, []string{"b"}},
+		{"remove twice", []op{{"add", "a"}, {"add", "b"}, {"remove", "a"}, {"remove", "a"}}, []string{"b"}, nil},
+		{"remove the first", []op{{"add", "a"}, {"add", "b"}, {"add", "c"}, {"remove", "a"}}, []string{"b", "c"}, nil},
+		{"remove the middle", []op{{"add", "a"}, {"add", "b"}, {"add", "c"}, {"remove", "b"}}, []string{"a", "c"}, nil},
+		{"remove the last", []op{{"add", "a"}, {"add", "b"}, {"add", "c"}, {"remove", "c"}}, []string{"a", "b"}, nil},
+		{"remove all, then add", []op{{"add", "a"}, {"priv", "b"}, {"remove", "b"}, {"remove", "a"}, {"priv", "a"}}, []string{"a"}, []string{"a"}},
+		{
+			"privileged: remove the first",
+			[]op{{"priv", "a"}, {"add", "x"}, {"priv", "b"}, {"priv", "c"}, {"remove", "a"}},
+			[]string{"x", "b", "c"}, []string{"b", "c"},
+		},
+		{
+			"privileged: remove the middle",
+			[]op{{"priv", "a"}, {"add", "x"}, {"priv", "b"}, {"priv", "c"}, {"remove", "b"}},
+			[]string{"a", "x", "c"}, []string{"a", "c"},
+		},
+		{
+			"privileged: remove the last",
+			[]op{{"priv", "a"}, {"add", "x"}, {"priv", "b"}, {"priv", "c"}, {"remove", "c"}},
+			[]string{"a", "x", "b"}, []string{"a", "b"},
+		},
+		{
+			// The privileged were made so in another order than they
+			// joined, so their places in the group and among the
+			// privileged differ.
+			"privileged: upgraded out of order, then removals",
+			[]op{{"add", "a"}, {"add", "b"}, {"add", "c"}, {"add", "d"}, {"priv", "d"}, {"priv", "b"}, {"priv", "a"}, {"remove", "b"}, {"remove", "c"}, {"remove", "d"}},
+			[]string{"a"}, []string{"a"},
+		},
+		{
+			"plain member removed before privileged ones",
+			[]op{{"add", "x"}, {"priv", "a"}, {"priv", "b"}, {"add", "y"}, {"remove", "x"}, {"remove", "a"}},
+			[]string{"b", "y"}, []string{"b"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := newMembers("a", "b", "c", "d", "x", "y")
+			var g broadcast.Group
+			for _, o := range tt.ops {
+				switch o.do {
+				case "add":
+					g.Add(m[o.name])
+				case "priv":
+					g.AddPrivileged(m[o.name])
+				case "remove":
+					g.Remove(m[o.name])
+				default:
+					t.Fatalf("unknown op %q", o.do)
 				}
 			}
+			checkGroup(t, &g, m, tt.all, tt.priv)
+		})
+	}
+}
+
+// TestGroupMatchesModel runs a long seeded sequence of Add, AddPrivileged
+// and Remove against a Group and against two plain sets, and checks after
+// every step that the group holds what the sets do.
+func TestGroupMatchesModel(t *testing.T) {
+	t.Parallel()
+	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	m := newMembers(names...)
+	all, priv := make(map[string]bool), make(map[string]bool)
+	var g broadcast.Group
+	rng := rand.New(rand.NewPCG(13, 1))
+	for step := range 600 {
+		name := names[rng.IntN(len(names))]
+		var what string
+		switch rng.IntN(3) {
+		case 0:
+			what = "Add"
+			g.Add(m[name])
+			all[name] = true
+		case 1:
+			what = "AddPrivileged"
+			g.AddPrivileged(m[name])
+			all[name], priv[name] = true, true
+		default:
+			what = "Remove"
+			g.Remove(m[name])
+			delete(all, name)
+			delete(priv, name)
+		}
+		t.Run(fmt.Sprintf("%d %s(%s)", step, what, name), func(t *testing.T) {
+			checkGroup(t, &g, m, slices.Sorted(maps.Keys(all)), slices.Sorted(maps.Keys(priv)))
+		})
+	}
+}
+
+// TestGroupBroadcastEvictions evicts members during a Broadcast, at the
+// start, the end and the middle of the order they joined in, one or
+// several in one frame, and checks that every other member is offered the
+// frame exactly once, that every evicted one is reported once, and that
+// the group afterwards holds exactly the survivors with their privileges.
+func TestGroupBroadcastEvictions(t *testing.T) {
+	t.Parallel()
+	// a to f join in that order; b, d and f are privileged.
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	privileged := []string{"b", "d", "f"}
+	tests := []struct {
+		name    string
+		full    []string // members whose buffers are full, so the frame evicts them
+		private bool
+	}{
+		{"none", nil, false},
+		{"first", []string{"a"}, false},
+		{"last", []string{"f"}, false},
+		{"middle", []string{"c"}, false},
+		{"first and last", []string{"a", "f"}, false},
+		{"two neighbours", []string{"c", "d"}, false},
+		{"every other", []string{"a", "c", "e"}, false},
+		{"all but one", []string{"a", "b", "c", "e", "f"}, false},
+		{"all", names, false},
+		{"private: first privileged", []string{"b"}, true},
+		{"private: last privileged", []string{"f"}, true},
+		{"private: middle privileged", []string{"d"}, true},
+		{"private: two", []string{"b", "f"}, true},
+		{"private: all privileged", privileged, true},
+		{"private: full but not privileged, so not offered", []string{"a", "c"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := make(members)
+			var g broadcast.Group
+			for _, n := range names {
+				// Room for two frames: the one broadcast below and the
+				// next from checkGroup are read before the one after.
+				m[n] = broadcast.NewSubscriber(2, 0)
+				if slices.Contains(privileged, n) {
+					g.AddPrivileged(m[n])
+				} else {
+					g.Add(m[n])
+				}
+			}
+			for _, n := range tt.full {
+				m[n].Offer(&broadcast.Frame{})
+				m[n].Offer(&broadcast.Frame{})
+			}
+
+			// ID 0, which Offer never skips as seen: a member offered the
+			// frame twice would read it twice.
+			f := &broadcast.Frame{Private: tt.private}
+			var res broadcast.Result
+			g.Broadcast(f, &res)
+
+			offered := names
+			if tt.private {
+				offered = privileged
+			}
+			var evicted, survivors, survivingPriv []string
+			for _, n := range names {
+				gone := slices.Contains(tt.full, n) && slices.Contains(offered, n)
+				switch {
+				case gone:
+					evicted = append(evicted, n)
+				case slices.Contains(privileged, n):
+					survivors, survivingPriv = append(survivors, n), append(survivingPriv, n)
+				default:
+					survivors = append(survivors, n)
+				}
+			}
+			if want := len(offered) - len(evicted); res.Queued != want {
+				t.Errorf("Queued = %d, want %d", res.Queued, want)
+			}
+			var gotEvicted []string
+			for _, s := range res.Evicted {
+				for n := range m {
+					if m[n] == s {
+						gotEvicted = append(gotEvicted, n)
+					}
+				}
+			}
+			slices.Sort(gotEvicted)
+			if !slices.Equal(gotEvicted, evicted) {
+				t.Errorf("Evicted = %v, want %v", gotEvicted, evicted)
+			}
+			for _, n := range evicted {
+				if !errors.Is(m[n].Err(), broadcast.ErrSlow) {
+					t.Errorf("%s: Err() = %v, want ErrSlow", n, m[n].Err())
+				}
+			}
+			for _, n := range names {
+				ids, _ := drain(m[n])
+				var want []uint64
+				switch {
+				case slices.Contains(tt.full, n):
+					want = []uint64{0, 0} // what filled it; the frame was never queued
+				case slices.Contains(offered, n):
+					want = []uint64{0} // the frame, once
+				}
+				if !slices.Equal(ids, want) {
+					t.Errorf("%s read %v, want %v", n, ids, want)
+				}
+			}
+			// Members that were full but not offered the frame stay, now
+			// drained; the group must hold exactly the survivors.
+			checkGroup(t, &g, m, survivors, survivingPriv)
 		})
 	}
 }
