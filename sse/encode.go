@@ -129,15 +129,11 @@ func appendValid(dst []byte, e *Event) []byte {
 }
 
 // appendField writes one data line per line of f.Value, splitting on CRLF,
-// LF and a lone CR, the three line ends of the SSE grammar.
+// CR or LF.
 func appendField(dst []byte, f Field) []byte {
 	v := f.Value
 	for {
-		i := strings.IndexAny(v, "\r\n")
-		line := v
-		if i >= 0 {
-			line = v[:i]
-		}
+		line, rest, more := cutLine(v)
 		dst = append(dst, "data: "...)
 		if f.Key != "" {
 			dst = append(dst, f.Key...)
@@ -145,14 +141,59 @@ func appendField(dst []byte, f Field) []byte {
 		}
 		dst = append(dst, line...)
 		dst = append(dst, '\n')
-		if i < 0 {
+		if !more {
 			return dst
 		}
-		if v[i] == '\r' && i+1 < len(v) && v[i+1] == '\n' {
-			i++
-		}
-		v = v[i+1:]
+		v = rest
 	}
+}
+
+// cutLine splits v at its first line break (CRLF, CR or LF): line comes
+// before it and rest after it. more is false when v has no break; line is
+// then all of v.
+func cutLine(v string) (line, rest string, more bool) {
+	i := strings.IndexAny(v, "\r\n")
+	if i < 0 {
+		return v, "", false
+	}
+	j := i + 1
+	if v[i] == '\r' && j < len(v) && v[j] == '\n' {
+		j++
+	}
+	return v[:i], v[j:], true
+}
+
+// EncodedLen returns the length of e's wire form, as AppendEvent writes
+// it, without writing it: to size a buffer or check a limit. It is
+// meaningful only for an event that passes Validate.
+func (e *Event) EncodedLen() int {
+	n := 1 // the blank line that ends the event
+	if e.Type != "" {
+		n += len("event: ") + len(e.Type) + 1
+	}
+	if e.ID != "" {
+		n += len("id: ") + len(e.ID) + 1
+	}
+	if e.Retry > 0 && e.Retry != DefaultRetry {
+		var digits [20]byte
+		n += len("retry: ") + len(strconv.AppendInt(digits[:0], e.Retry.Milliseconds(), 10)) + 1
+	}
+	for _, f := range e.Fields {
+		prefix := len("data: ")
+		if f.Key != "" {
+			prefix += len(f.Key) + 1
+		}
+		v := f.Value
+		for {
+			line, rest, more := cutLine(v)
+			n += prefix + len(line) + 1
+			if !more {
+				break
+			}
+			v = rest
+		}
+	}
+	return n
 }
 
 // AppendComment appends an SSE comment (": text\n\n"). Clients ignore
@@ -160,23 +201,16 @@ func appendField(dst []byte, f Field) []byte {
 // written as further comment lines.
 func AppendComment(dst []byte, text string) []byte {
 	for {
-		i := strings.IndexAny(text, "\r\n")
-		line := text
-		if i >= 0 {
-			line = text[:i]
-		}
+		line, rest, more := cutLine(text)
 		dst = append(dst, ':')
 		if line != "" {
 			dst = append(dst, ' ')
 			dst = append(dst, line...)
 		}
 		dst = append(dst, '\n')
-		if i < 0 {
+		if !more {
 			return append(dst, '\n')
 		}
-		if text[i] == '\r' && i+1 < len(text) && text[i+1] == '\n' {
-			i++
-		}
-		text = text[i+1:]
+		text = rest
 	}
 }

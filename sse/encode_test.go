@@ -22,6 +22,7 @@ func TestAppendEvent(t *testing.T) {
 		{"default retry omitted", sse.Event{Type: "t", Retry: time.Second}, "event: t\n\n"},
 		{"LF split", sse.Event{Fields: []sse.Field{{"elements", "<a>\n<b>"}}}, "data: elements <a>\ndata: elements <b>\n\n"},
 		{"CRLF split", sse.Event{Fields: []sse.Field{{"elements", "<a>\r\n<b>"}}}, "data: elements <a>\ndata: elements <b>\n\n"},
+		{"CR LF CRLF and LF CR", sse.Event{Fields: []sse.Field{{"k", "a\rb\nc\r\nd\n\re"}}}, "data: k a\ndata: k b\ndata: k c\ndata: k d\ndata: k \ndata: k e\n\n"},
 		{"lone CR split", sse.Event{Fields: []sse.Field{{"elements", "<a>\r<b>"}}}, "data: elements <a>\ndata: elements <b>\n\n"},
 		{"trailing newline", sse.Event{Fields: []sse.Field{{"k", "a\n"}}}, "data: k a\ndata: k \n\n"},
 		{"empty value keeps the space", sse.Event{Fields: []sse.Field{{"k", ""}}}, "data: k \n\n"},
@@ -39,6 +40,9 @@ func TestAppendEvent(t *testing.T) {
 			}
 			if string(got) != "prefix"+tt.want {
 				t.Errorf("got %q, want %q", got, "prefix"+tt.want)
+			}
+			if n := tt.ev.EncodedLen(); n != len(tt.want) {
+				t.Errorf("EncodedLen() = %d, want %d", n, len(tt.want))
 			}
 		})
 	}

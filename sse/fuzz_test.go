@@ -25,6 +25,9 @@ func roundTrip(t *testing.T, ev sse.Eventer) (wireEvent, error) {
 	if err != nil {
 		t.Fatalf("Event() accepted what AppendEvent refuses: %v", err)
 	}
+	if n := e.EncodedLen(); n != len(frame) {
+		t.Fatalf("EncodedLen() = %d, but AppendEvent wrote %d bytes: %q", n, len(frame), frame)
+	}
 	evs := parseStream(string(frame))
 	if len(evs) != 1 {
 		t.Fatalf("frame %q parses into %d events, want exactly 1", frame, len(evs))
