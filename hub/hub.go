@@ -454,14 +454,15 @@ func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered 
 }
 
 // encode encodes each event into bufs without its ID, after room bytes
-// left for the id line; the error names the event at fault. bufs is the
+// left for the id line, each in a buffer of its exact size; the error
+// names the event at fault. bufs is the
 // caller's, so that for a few events it can stay on the caller's stack.
 func encode(bufs [][]byte, events []sse.Eventer, room int) error {
 	for i, ev := range events {
 		e, err := ev.Event()
 		if err == nil {
 			e.ID = ""
-			bufs[i], err = sse.AppendEvent(make([]byte, room, room+256), &e)
+			bufs[i], err = sse.AppendEvent(make([]byte, room, room+e.EncodedLen()), &e)
 		}
 		if err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
