@@ -155,17 +155,15 @@ func checkOptionSize(field string, n int) error {
 // it sends. field names the events in the error.
 func (s *Server) checkFrames(field string, events ...sse.Eventer) error {
 	var total int
-	buf := buffers.Get().(*[]byte) // the encoding is measured, then dropped
-	defer putBuffer(buf)
 	for _, ev := range events {
 		e, err := ev.Event()
 		if err == nil {
-			*buf, err = sse.AppendEvent((*buf)[:0], &e)
-			total += len(*buf)
+			err = e.Validate()
 		}
 		if err != nil {
 			return err // validated before: not expected
 		}
+		total += e.EncodedLen()
 	}
 	return s.checkEncodedSize(field, total)
 }
@@ -214,7 +212,60 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, topics []string
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, http.StatusOK, publishResponse{ID: last, IDs: res.IDs, Topics: res.Topics, Subscribers: res.Subscribers})
+	writePublished(w, publishResponse{ID: last, IDs: res.IDs, Topics: res.Topics, Subscribers: res.Subscribers})
+}
+
+// writePublished answers a publish with p as writeJSON would, byte for
+// byte, but without the encoder's reflection and allocations: the answer
+// is appended into a lent buffer, for the busiest JSON hubd writes.
+func writePublished(w http.ResponseWriter, p publishResponse) {
+	buf := buffers.Get().(*[]byte)
+	defer putBuffer(buf)
+	b := append((*buf)[:0], `{"id":`...)
+	b = appendJSONString(b, p.ID)
+	b = append(b, `,"ids":`...)
+	b = appendJSONStrings(b, p.IDs)
+	b = append(b, `,"topics":`...)
+	b = appendJSONStrings(b, p.Topics)
+	b = append(b, `,"subscribers":`...)
+	b = strconv.AppendInt(b, int64(p.Subscribers), 10)
+	b = append(b, "}\n"...)
+	*buf = b
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b) // the client may be gone; nothing to do
+}
+
+// appendJSONStrings appends ss as a JSON array of strings, as
+// encoding/json writes it (null for nil).
+func appendJSONStrings(b []byte, ss []string) []byte {
+	if ss == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+// Event IDs and topic names are plain ASCII that needs no escape; anything
+// else is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // checkReserved is the 403 for a publish to topic, or a change of its
@@ -227,14 +278,17 @@ func checkReserved(topic string) error {
 }
 
 // readBody reads the whole body within the size limit and the read
-// timeout, refusing NUL bytes and invalid UTF-8 by name.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	var body []byte
+// timeout, refusing NUL bytes and invalid UTF-8 by name. The body is read
+// into a buffer lent by buffers: the caller gives it back with putBuffer
+// once nothing refers to its bytes (what is built from them copies them).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, error) {
+	buf := buffers.Get().(*[]byte)
 	err := s.readWithin(w, func() (err error) {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+		*buf, err = readAll((*buf)[:0], http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 		return err
 	})
 	if err != nil {
+		putBuffer(buf)
 		var tooBig *http.MaxBytesError
 		var api *apiError
 		switch {
@@ -246,10 +300,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		}
 		return nil, &apiError{Status: http.StatusBadRequest, Field: "body", Msg: "body: " + err.Error(), Err: err}
 	}
-	if i := bytes.IndexByte(body, 0); i >= 0 {
+	if i := bytes.IndexByte(*buf, 0); i >= 0 {
+		putBuffer(buf)
 		return nil, &apiError{Status: http.StatusBadRequest, Field: "body", Msg: fmt.Sprintf("body: NUL byte at offset %d", i)}
 	}
-	return body, nil
+	return buf, nil
+}
+
+// readAll appends what r has to dst until r ends, growing dst only when it
+// is full: io.ReadAll, into a buffer that can be used again.
+func readAll(dst []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
 }
 
 // readWithin runs read, which reads the request's body, with the
@@ -277,8 +350,8 @@ func (s *Server) readWithin(w http.ResponseWriter, read func() error) error {
 
 // option returns the Datastar-<Name> header, or else the query parameter.
 func option(r *http.Request, header, query string) string {
-	if v := r.Header.Get(header); v != "" {
-		return v
+	if v := r.Header.Get(header); v != "" || r.URL.RawQuery == "" {
+		return v // most publishes have no query to parse
 	}
 	return r.URL.Query().Get(query)
 }
@@ -301,12 +374,20 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
 			Msg: "Content-Type: missing (want text/html, application/json or text/javascript)"}
 	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: %q: %v", ct, err)}
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: charset %q (want utf-8)", cs)}
+	mt := ct
+	switch ct {
+	case "text/html", "application/json", "text/javascript", "application/javascript":
+		// The usual spellings, without parameters, need no parsing.
+	default:
+		var params map[string]string
+		var err error
+		mt, params, err = mime.ParseMediaType(ct)
+		if err != nil {
+			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: %q: %v", ct, err)}
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: charset %q (want utf-8)", cs)}
+		}
 	}
 	switch mt {
 	case "text/html", "application/json", "text/javascript", "application/javascript":
@@ -314,10 +395,12 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
 			Msg: fmt.Sprintf("Content-Type: %q (want text/html, application/json or text/javascript)", mt)}
 	}
-	body, err := s.readBody(w, r)
+	buf, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
+	defer putBuffer(buf) // every event below copies what it takes of the body
+	body := *buf
 
 	switch mt {
 	case "text/html":
@@ -359,22 +442,20 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 
 // checked validates ev now, so that a bad publish is reported with the
 // option it is about before it reaches the hub, and refuses it when its
-// encoding is too large (see checkFrames): one building of the event
-// serves both checks.
+// encoding is too large (see checkFrames). It returns the event ev built,
+// so that the hub does not build it again.
 func (s *Server) checked(ev sse.Eventer, field string) (sse.Eventer, error) {
 	e, err := ev.Event()
+	if err == nil {
+		err = e.Validate()
+	}
 	if err != nil {
 		return nil, badField(fieldOf(err, field), err)
 	}
-	buf := buffers.Get().(*[]byte) // the encoding is measured, then dropped
-	defer putBuffer(buf)
-	if *buf, err = sse.AppendEvent((*buf)[:0], &e); err != nil {
-		return nil, badField(fieldOf(err, field), err)
-	}
-	if err := s.checkEncodedSize("event", len(*buf)); err != nil {
+	if err := s.checkEncodedSize("event", e.EncodedLen()); err != nil {
 		return nil, err
 	}
-	return ev, nil
+	return e, nil
 }
 
 // fieldOf names the option an encoder error is about, else def.
@@ -407,11 +488,13 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 			Msg: fmt.Sprintf("Content-Type: %q (want application/json)", r.Header.Get("Content-Type"))})
 		return
 	}
-	body, err := s.readBody(w, r)
+	buf, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	defer putBuffer(buf) // decoding copies what it keeps of the body
+	body := *buf
 	var req batchRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -497,11 +580,15 @@ func batchEvent(j *sse.JSONEvent, field string) (sse.Eventer, error) {
 			Msg: fmt.Sprintf("%s.retryDuration: %d milliseconds, more than the limit of %d (one hour)", field, j.RetryDuration, limit)}
 	}
 	ev, err := j.Eventer()
+	var e sse.Event
 	if err == nil {
-		_, err = ev.Event()
+		e, err = ev.Event()
+	}
+	if err == nil {
+		err = e.Validate()
 	}
 	if err != nil {
 		return nil, badField(field+"."+fieldOf(err, "type"), err)
 	}
-	return ev, nil
+	return e, nil // built once: checkFrames and the hub take it as it is
 }
