@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -125,9 +126,14 @@ var publishOptions = [][2]string{
 // checkOptionSizes refuses an option header or parameter longer than
 // MaxOptionBytes, before the body is read.
 func checkOptionSizes(r *http.Request) error {
-	q := r.URL.Query()
+	var q url.Values // most publishes have no query to parse
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	for _, o := range publishOptions {
-		for _, values := range [][]string{r.Header.Values(o[0]), q[o[1]]} {
+		// Looked up as they are: net/http made r.Header's keys canonical,
+		// and publishOptions' are written so (TestPublishOptionsAreCanonical).
+		for _, values := range [2][]string{r.Header[o[0]], q[o[1]]} {
 			for _, v := range values {
 				if err := checkOptionSize(o[1], len(v)); err != nil {
 					return err

@@ -1,9 +1,22 @@
 package web
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 )
+
+// TestPublishOptionsAreCanonical: checkOptionSizes looks the option
+// headers up without canonicalizing their names, which finds them only if
+// they are written in canonical form.
+func TestPublishOptionsAreCanonical(t *testing.T) {
+	t.Parallel()
+	for _, o := range publishOptions {
+		if c := http.CanonicalHeaderKey(o[0]); c != o[0] {
+			t.Errorf("option header %q is not canonical (%q)", o[0], c)
+		}
+	}
+}
 
 // TestWritePublishedIsWriteJSON: the hand-written answer to a publish is
 // the one encoding/json writes, byte for byte and with the same headers,
