@@ -75,6 +75,7 @@ type openStream struct {
 	n      uint64          // the stream ID: unique in this process, unlike a request ID a client gives
 	ip     string
 	sub    *hub.Subscription
+	frames <-chan *broadcast.Frame // sub.C(), kept beside the rest: every delivery reads it
 	stream *sse.Stream
 	raw    *rawStream  // the hijacked connection, or nil
 	fast   bool        // frames go to raw as they are (no compression)
@@ -190,6 +191,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		writeError(w, r, err)
 		return nil
 	}
+	o.frames = o.sub.C()
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
 		// The request's context ends when this handler returns, and an
@@ -270,7 +272,7 @@ func (o *openStream) end() bool { return o.over.CompareAndSwap(false, true) }
 // It reports true when it has handed the stream to a fresh goroutine
 // after a heartbeat (see below); the stream is then not over.
 func (s *Server) pump(o *openStream) (renewed bool) {
-	frames := o.sub.C()
+	frames := o.frames
 	var done <-chan struct{}
 	if o.raw == nil {
 		done = o.ctx.Done()
@@ -320,12 +322,12 @@ func (s *Server) deliver(o *openStream, f *broadcast.Frame) bool {
 	// goroutines run first instead, to the same end but less well (make
 	// bench-fanout-max). Either comes before the batch is taken from its
 	// pool, so that thousands of waiting streams do not each hold one.
-	if (o.raw == nil || !o.raw.takeTurn(s.turns)) && len(o.sub.C()) == 0 {
+	if (o.raw == nil || !o.raw.takeTurn(s.turns)) && len(o.frames) == 0 {
 		runtime.Gosched()
 	}
 	batch := framesPool.Get().(*[][]byte)
 	*batch = append((*batch)[:0], f.Data)
-	open := drain(o.sub.C(), batch)
+	open := drain(o.frames, batch)
 	written := s.write(o, *batch)
 	if o.raw != nil {
 		o.raw.giveTurn() // if the write did not (nothing to flush, or it failed first)

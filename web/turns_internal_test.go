@@ -13,8 +13,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -228,7 +231,7 @@ func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
 	if s.limits.acquire("192.0.2.1") != nil {
 		t.Fatal("no stream slot")
 	}
-	o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, fast: true,
+	o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, frames: sub.C(), fast: true,
 		raw: &rawStream{conn: panicConn{}, header: http.Header{}}}
 	if _, err := h.Publish([]string{"boom"}, sse.PatchSignals{Signals: []byte(`{"n":1}`)}); err != nil {
 		t.Fatal(err)
@@ -318,5 +321,44 @@ func TestClosedStreamNeverWritesToAnotherConnection(t *testing.T) {
 	}
 	if want := []string{`{"n":0}`, `{"n":1}`}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("the second client read %q, want only its own %q", got, want)
+	}
+}
+
+// TestTurnsBoundHolders: however many streams take and give turns at
+// once, no more than n hold one at the same time, every taker gets one,
+// and all n are free at the end.
+func TestTurnsBoundHolders(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 2, 3} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			t.Parallel()
+			tr := newTurns(n)
+			var holding, most, taken atomic.Int64
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					for range 500 {
+						tr.take()
+						h := holding.Add(1)
+						for m := most.Load(); h > m && !most.CompareAndSwap(m, h); m = most.Load() {
+						}
+						taken.Add(1)
+						runtime.Gosched() // let the others try while this one holds
+						holding.Add(-1)
+						tr.give()
+					}
+				})
+			}
+			wg.Wait()
+			if m := most.Load(); m > int64(n) {
+				t.Errorf("%d streams held a turn at once, want at most %d", m, n)
+			}
+			if got := taken.Load(); got != 16*500 {
+				t.Errorf("%d turns taken, want %d", got, 16*500)
+			}
+			if held := len(tr); held != 0 {
+				t.Errorf("%d turns still taken at the end, want 0", held)
+			}
+		})
 	}
 }
