@@ -95,10 +95,11 @@ func TestHistoryPerTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	frames, _ := receive(live)
-	if len(frames) != 250 {
-		t.Fatalf("live subscriber got %d frames, want 250", len(frames))
+	evs := events(frames)
+	if len(frames) != 1 || len(evs) != 250 {
+		t.Fatalf("live subscriber got %d frames of %d events, want the batch's 250 in one", len(frames), len(evs))
 	}
-	kept := datas(frames[150:]) // 156 to 255
+	kept := evs[150:] // 156 to 255
 	newest := cursor(h, 255)
 	tests := []struct {
 		name       string
@@ -110,7 +111,7 @@ func TestHistoryPerTopic(t *testing.T) {
 		{"from the start", "junk", 0, true, kept},
 		{"one dropped event unseen", "junk", 154, true, kept},
 		{"every dropped event seen", "junk", 155, false, kept},
-		{"inside what is kept", "junk", 205, false, datas(frames[200:])},
+		{"inside what is kept", "junk", 205, false, evs[200:]},
 		{"up to date", "junk", 255, false, nil},
 		{"quiet topic untouched", "quiet", 0, false, nil}, // its five events: checked below
 	}
@@ -136,8 +137,8 @@ func TestHistoryPerTopic(t *testing.T) {
 		t.Errorf("events per topic %v, want junk 100, quiet 5", got)
 	}
 	var bytes int64
-	for _, f := range frames[150:] {
-		bytes += int64(len(f.Data))
+	for _, e := range kept {
+		bytes += int64(len(e))
 	}
 	if st := h.Stats(); st.HistoryLen != 105 || st.HistoryBytes <= bytes {
 		t.Errorf("HistoryLen %d, HistoryBytes %d; want 105 and more than junk's %d", st.HistoryLen, st.HistoryBytes, bytes)

@@ -98,7 +98,9 @@ type Config struct {
 	// several topics counts for each of them.
 	HistoryPerTopic int
 	// ClientBuffer is how many frames may wait for one subscriber before it
-	// counts as too slow and is evicted (DefaultClientBuffer if zero).
+	// counts as too slow and is evicted (DefaultClientBuffer if zero). A
+	// frame is one event, or all the events of one Publish on a hub
+	// without an event log; with one, each event is a frame.
 	ClientBuffer int
 	// Heartbeat is the interval between heartbeat frames
 	// (heartbeat.DefaultInterval if zero).
@@ -293,7 +295,7 @@ func (h *Hub) parseEventID(id string) (seq uint64, ok bool) {
 type Published struct {
 	IDs         []string // the event IDs, in order
 	Topics      []string
-	Subscribers int // subscribers the first event was offered to
+	Subscribers int // subscribers the events were offered to
 }
 
 // Publish delivers events, in order and atomically, to every subscriber of
@@ -301,7 +303,9 @@ type Published struct {
 // carries is replaced) and is kept in the history. A subscriber of several
 // of the topics gets each event once. When any topic or event is invalid,
 // nothing is published and the error names it. Publish never waits for a
-// subscriber: one whose buffer is full is evicted.
+// subscriber: one whose buffer is full is evicted. Without an event log,
+// the events of one Publish reach each subscriber as one frame, which
+// takes one place in its buffer (Config.ClientBuffer).
 func (h *Hub) Publish(topics []string, events ...sse.Eventer) (Published, error) {
 	return h.publish(context.Background(), topics, PublishOptions{}, events)
 }
@@ -389,14 +393,14 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 		return Published{}, err
 	}
 	h.retained.commit(retain)
-	for i, buf := range bufs {
+	if len(bufs) == 1 {
 		h.seq++
-		out.IDs[i] = h.EventID(h.seq)
-		h.deliverLocked(&entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}, &res)
-		if i == 0 {
-			out.Subscribers = res.Queued + len(res.Evicted)
-		}
+		out.IDs[0] = h.EventID(h.seq)
+		h.deliverLocked(&entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(bufs[0], h.seq), Private: private}, topics: topics}, &res)
+	} else {
+		h.deliverBatchLocked(bufs, topics, private, out.IDs, &res)
 	}
+	out.Subscribers = res.Queued + len(res.Evicted)
 	if opts.IdempotencyKey != "" {
 		h.idem.remember(opts.IdempotencyKey, out, time.Now())
 	}
@@ -412,14 +416,52 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 // reset first and then tells who took it. A local publish and the
 // follower's apply both deliver through it.
 func (h *Hub) deliverLocked(e *entry, res *broadcast.Result) {
+	h.offerLocked(&e.frame, e.topics, res)
+	h.keepLocked(e)
+	h.settleLocked(res)
+}
+
+// deliverBatchLocked delivers the events of one local publish, encoded in
+// bufs with room for their ID lines, as deliverLocked would, with one
+// difference: each event gets its ID and its own entry in the history
+// (for replay and Last-Event-ID), but subscribers are offered the whole
+// batch as one frame. A batch then takes one place in a subscriber's
+// buffer however many events it has, instead of evicting every
+// subscriber when it has more events than the buffer holds. A subscriber
+// cannot have seen part of a batch: it is published under the lock that
+// subscribing takes for its replay. ids gets the events' IDs.
+func (h *Hub) deliverBatchLocked(bufs [][]byte, topics []string, private bool, ids []string, res *broadcast.Result) {
+	size := 0
+	for _, buf := range bufs {
+		size += len(buf)
+	}
+	data := make([]byte, 0, size)
+	for i, buf := range bufs {
+		h.seq++
+		ids[i] = h.EventID(h.seq)
+		e := &entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}
+		h.keepLocked(e)
+		data = append(data, e.frame.Data...)
+	}
+	h.offerLocked(&broadcast.Frame{ID: h.seq, Data: data, Private: private}, topics, res)
+	h.settleLocked(res)
+}
+
+// offerLocked offers f to every subscriber of topics; res is reset first
+// and then tells who took it. The caller settles res.
+func (h *Hub) offerLocked(f *broadcast.Frame, topics []string, res *broadcast.Result) {
 	res.Queued, res.Evicted = 0, res.Evicted[:0]
+	for _, name := range topics {
+		h.topicLocked(name).group.Broadcast(f, res)
+	}
+}
+
+// keepLocked keeps e in the history of its topics and the hub's.
+func (h *Hub) keepLocked(e *entry) {
 	for _, name := range e.topics {
-		t := h.topicLocked(name)
-		t.group.Broadcast(&e.frame, res)
-		h.holdLocked(t, e)
+		h.holdLocked(h.topicLocked(name), e)
 	}
 	h.addLocked(e)
-	h.settleLocked(res)
 }
 
 // PublishTransient offers events to the subscribers of topics as

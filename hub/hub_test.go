@@ -108,6 +108,33 @@ func idLine(frame []byte) string {
 	return id
 }
 
+// events splits frames into the events they carry, each ending with its
+// blank line: a batch's frame carries several.
+func events(frames []*broadcast.Frame) [][]byte {
+	var out [][]byte
+	for _, f := range frames {
+		for rest := f.Data; len(rest) > 0; {
+			i := bytes.Index(rest, []byte("\n\n"))
+			if i < 0 {
+				out = append(out, rest) // not a whole event: the caller's check fails on it
+				break
+			}
+			out = append(out, rest[:i+2])
+			rest = rest[i+2:]
+		}
+	}
+	return out
+}
+
+// eventIDs returns the IDs of the events frames carry, in order.
+func eventIDs(frames []*broadcast.Frame) []string {
+	var ids []string
+	for _, e := range events(frames) {
+		ids = append(ids, idLine(e))
+	}
+	return ids
+}
+
 func cursor(h *hub.Hub, seq uint64) []byte { return []byte("id: " + h.EventID(seq) + "\n\n") }
 
 func equalFrames(a, b [][]byte) bool { return slices.EqualFunc(a, b, bytes.Equal) }
@@ -369,26 +396,68 @@ func TestPublishBatchToSeveralTopics(t *testing.T) {
 	if res.Subscribers != 3 {
 		t.Errorf("Subscribers = %d, want 3 (each counted once)", res.Subscribers)
 	}
+	// Each subscriber gets the batch as one frame, whose ID is the last
+	// event's, carrying the three events with their own IDs.
+	batch := []string{h.EventID(1), h.EventID(2), h.EventID(3)}
 	tests := []struct {
-		name string
-		sub  *hub.Subscription
-		want []uint64
+		name   string
+		sub    *hub.Subscription
+		frames []uint64
+		events []string
 	}{
-		{"subscriber of a", subA, []uint64{1, 2, 3}},
-		{"subscriber of b", subB, []uint64{1, 2, 3}},
-		{"subscriber of both gets each once", subAB, []uint64{1, 2, 3}},
-		{"subscriber of another topic", subC, nil},
+		{"subscriber of a", subA, []uint64{3}, batch},
+		{"subscriber of b", subB, []uint64{3}, batch},
+		{"subscriber of both gets each once", subAB, []uint64{3}, batch},
+		{"subscriber of another topic", subC, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			frames, closed := receive(tt.sub)
-			if got := frameIDs(frames); !slices.Equal(got, tt.want) || closed {
-				t.Errorf("frames %v (closed %v), want %v", got, closed, tt.want)
+			if got := frameIDs(frames); !slices.Equal(got, tt.frames) || closed {
+				t.Errorf("frames %v (closed %v), want %v", got, closed, tt.frames)
+			}
+			if got := eventIDs(frames); !slices.Equal(got, tt.events) {
+				t.Errorf("events %q, want %q", got, tt.events)
 			}
 		})
 	}
-	if st := h.Stats(); st.Deliveries != 9 || st.HistoryLen != 3 {
-		t.Errorf("Deliveries %d, HistoryLen %d; want 9, 3", st.Deliveries, st.HistoryLen)
+	if st := h.Stats(); st.Deliveries != 3 || st.HistoryLen != 3 {
+		t.Errorf("Deliveries %d, HistoryLen %d; want 3 frames, 3 events", st.Deliveries, st.HistoryLen)
+	}
+}
+
+// TestBatchLargerThanTheBufferEvictsNoOne: a batch of more events than a
+// subscriber's buffer holds reaches it as one frame, every event with its
+// own ID, instead of evicting it; a subscriber too slow for the frames
+// themselves is still evicted.
+func TestBatchLargerThanTheBufferEvictsNoOne(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, hub.Config{ClientBuffer: 4})
+	sub := subscribe(t, h, "", "t")
+	res, err := h.Publish([]string{"t"}, smallEvents(10)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Subscribers != 1 {
+		t.Errorf("Subscribers = %d, want 1", res.Subscribers)
+	}
+	frames, closed := receive(sub)
+	if closed || len(frames) != 1 {
+		t.Fatalf("%d frames (closed %v), want the batch in one", len(frames), closed)
+	}
+	if got := eventIDs(frames); !slices.Equal(got, res.IDs) {
+		t.Errorf("events %q, want %q", got, res.IDs)
+	}
+	if st := h.Stats(); st.Evictions != 0 || st.HistoryLen != 10 {
+		t.Errorf("Evictions %d, HistoryLen %d; want 0, 10", st.Evictions, st.HistoryLen)
+	}
+	for range 5 { // nobody reads: the fifth frame finds the buffer full
+		if _, err := h.Publish([]string{"t"}, smallEvents(2)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if frames, closed := receive(sub); !closed || len(frames) != 4 || !errors.Is(sub.Err(), broadcast.ErrSlow) {
+		t.Errorf("%d frames (closed %v, %v), want 4 and an eviction as too slow", len(frames), closed, sub.Err())
 	}
 }
 

@@ -242,3 +242,33 @@ func TestBatchLimitsAtTheEdge(t *testing.T) {
 		t.Fatalf("frame line %q (%v), want retry: %d", line, err, hour)
 	}
 }
+
+// TestBatchLargerThanTheClientBuffer checks that a batch of more events
+// than client-buffer reaches a live subscriber whole, each event with the
+// ID the answer gave, over a stream that stays open: the batch takes one
+// place in the subscriber's buffer.
+func TestBatchLargerThanTheClientBuffer(t *testing.T) {
+	t.Parallel()
+	srv, h := newServer(t, hub.Config{ClientBuffer: 8}, web.Config{})
+	c := subscribe(t, srv, "/topics/big", "")
+	status, res := post(t, srv, "/publish", "application/json", batchOf("big", 100))
+	if status != http.StatusOK || res.Subscribers != 1 || len(res.IDs) != 100 {
+		t.Fatalf("publish: %d, %d subscribers, %d IDs (%s); want 200, 1, 100", status, res.Subscribers, len(res.IDs), res.Error)
+	}
+	for i, id := range res.IDs {
+		ev, err := c.nextEvent()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if want := fmt.Sprintf(`signals {"n":%d}`, i); ev.ID != id || ev.Data != want {
+			t.Fatalf("event %d: id %q data %q, want %q %q", i, ev.ID, ev.Data, id, want)
+		}
+	}
+	after := publishHTML(t, srv, "big", `<p id="after">after</p>`)
+	if ev, err := c.nextEvent(); err != nil || ev.ID != after {
+		t.Fatalf("after the batch: %+v, %v; want the next event on the same stream", ev, err)
+	}
+	if st := h.Stats(); st.Evictions != 0 {
+		t.Errorf("%d evictions, want 0", st.Evictions)
+	}
+}
