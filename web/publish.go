@@ -154,28 +154,11 @@ func checkOptionSize(field string, n int) error {
 		Msg: fmt.Sprintf("%s: %d bytes, more than the limit of %d for an option", field, n, MaxOptionBytes)}
 }
 
-// checkFrames refuses a publish whose events, encoded as subscribers get
-// them and the history keeps them (with their options, field names and a
-// "data:" prefix on every line), take more than MaxBodyBytes together: the
-// body limit bounds what a publish costs every subscriber, not only what
-// it sends. field names the events in the error.
-func (s *Server) checkFrames(field string, events ...sse.Eventer) error {
-	var total int
-	for _, ev := range events {
-		e, err := ev.Event()
-		if err == nil {
-			err = e.Validate()
-		}
-		if err != nil {
-			return err // validated before: not expected
-		}
-		total += e.EncodedLen()
-	}
-	return s.checkEncodedSize(field, total)
-}
-
-// checkEncodedSize refuses total encoded bytes past MaxBodyBytes (see
-// checkFrames).
+// checkEncodedSize refuses a publish whose events, encoded as subscribers
+// get them and the history keeps them (with their options, field names and
+// a "data:" prefix on every line), take total bytes, more than
+// MaxBodyBytes: the body limit bounds what a publish costs every
+// subscriber, not only what it sends. field names the events in the error.
 func (s *Server) checkEncodedSize(field string, total int) error {
 	if int64(total) > s.cfg.MaxBodyBytes {
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Field: field,
@@ -237,9 +220,7 @@ func writePublished(w http.ResponseWriter, p publishResponse) {
 	b = strconv.AppendInt(b, int64(p.Subscribers), 10)
 	b = append(b, "}\n"...)
 	*buf = b
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	_, _ = w.Write(b) // the client may be gone; nothing to do
 }
 
@@ -380,11 +361,8 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
 			Msg: "Content-Type: missing (want text/html, application/json or text/javascript)"}
 	}
-	mt := ct
-	switch ct {
-	case "text/html", "application/json", "text/javascript", "application/javascript":
-		// The usual spellings, without parameters, need no parsing.
-	default:
+	mt := ct // the usual spellings, without parameters, need no parsing
+	if !publishable(mt) {
 		var params map[string]string
 		var err error
 		mt, params, err = mime.ParseMediaType(ct)
@@ -395,9 +373,7 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type", Msg: fmt.Sprintf("Content-Type: charset %q (want utf-8)", cs)}
 		}
 	}
-	switch mt {
-	case "text/html", "application/json", "text/javascript", "application/javascript":
-	default:
+	if !publishable(mt) {
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
 			Msg: fmt.Sprintf("Content-Type: %q (want text/html, application/json or text/javascript)", mt)}
 	}
@@ -446,15 +422,22 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 	}
 }
 
-// checked validates ev now, so that a bad publish is reported with the
-// option it is about before it reaches the hub, and refuses it when its
-// encoding is too large (see checkFrames). It returns the event ev built,
-// so that the hub does not build it again.
+// publishable reports whether a single publish may have the media type mt.
+func publishable(mt string) bool {
+	switch mt {
+	case "text/html", "application/json", "text/javascript", "application/javascript":
+		return true
+	}
+	return false
+}
+
+// checked validates ev now (building it validates it), so that a bad
+// publish is reported with the option it is about before it reaches the
+// hub, and refuses it when its encoding is too large (see
+// checkEncodedSize). It returns the event ev built, so that the hub does
+// not build it again.
 func (s *Server) checked(ev sse.Eventer, field string) (sse.Eventer, error) {
 	e, err := ev.Event()
-	if err == nil {
-		err = e.Validate()
-	}
 	if err != nil {
 		return nil, badField(fieldOf(err, field), err)
 	}
@@ -545,15 +528,17 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	events := make([]sse.Eventer, len(req.Events))
+	total := 0 // encoded bytes of the events (see checkEncodedSize)
 	for i := range req.Events {
-		ev, err := batchEvent(&req.Events[i], fmt.Sprintf("events[%d]", i))
+		e, err := batchEvent(&req.Events[i], fmt.Sprintf("events[%d]", i))
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		events[i] = ev
+		events[i] = e
+		total += e.EncodedLen()
 	}
-	if err := s.checkFrames("events", events...); err != nil {
+	if err := s.checkEncodedSize("events", total); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -566,8 +551,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 
 // batchEvent checks one event of a batch, whose fields are named after
 // field ("events[2]"): its options within MaxOptionBytes, its retry within
-// MaxRetryDuration, and what the encoder checks.
-func batchEvent(j *sse.JSONEvent, field string) (sse.Eventer, error) {
+// MaxRetryDuration, and what the encoder checks; it returns the event built.
+func batchEvent(j *sse.JSONEvent, field string) (sse.Event, error) {
 	attrs := 0
 	for _, a := range j.Attributes {
 		attrs += len(a.Name) + len(a.Value)
@@ -578,23 +563,20 @@ func batchEvent(j *sse.JSONEvent, field string) (sse.Eventer, error) {
 	}{{"type", len(j.Type)}, {"selector", len(j.Selector)}, {"mode", len(j.Mode)}, {"namespace", len(j.Namespace)},
 		{"eventId", len(j.EventID)}, {"attributes", attrs}} {
 		if err := checkOptionSize(field+"."+o.name, o.n); err != nil {
-			return nil, err
+			return sse.Event{}, err
 		}
 	}
 	if limit := MaxRetryDuration.Milliseconds(); j.RetryDuration > limit {
-		return nil, &apiError{Status: http.StatusBadRequest, Field: field + ".retryDuration",
+		return sse.Event{}, &apiError{Status: http.StatusBadRequest, Field: field + ".retryDuration",
 			Msg: fmt.Sprintf("%s.retryDuration: %d milliseconds, more than the limit of %d (one hour)", field, j.RetryDuration, limit)}
 	}
 	ev, err := j.Eventer()
 	var e sse.Event
 	if err == nil {
-		e, err = ev.Event()
-	}
-	if err == nil {
-		err = e.Validate()
+		e, err = ev.Event() // building it validates it
 	}
 	if err != nil {
-		return nil, badField(field+"."+fieldOf(err, "type"), err)
+		return sse.Event{}, badField(field+"."+fieldOf(err, "type"), err)
 	}
-	return e, nil // built once: checkFrames and the hub take it as it is
+	return e, nil // built once: the size check and the hub take it as it is
 }
