@@ -396,7 +396,7 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 	if len(bufs) == 1 {
 		h.seq++
 		out.IDs[0] = h.EventID(h.seq)
-		h.deliverLocked(&entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(bufs[0], h.seq), Private: private}, topics: topics}, &res)
+		h.deliverLocked(h.newEntry(bufs[0], h.seq, private, topics), &res)
 	} else {
 		h.deliverBatchLocked(bufs, topics, private, out.IDs, &res)
 	}
@@ -439,12 +439,18 @@ func (h *Hub) deliverBatchLocked(bufs [][]byte, topics []string, private bool, i
 	for i, buf := range bufs {
 		h.seq++
 		ids[i] = h.EventID(h.seq)
-		e := &entry{frame: broadcast.Frame{ID: h.seq, Data: h.putID(buf, h.seq), Private: private}, topics: topics}
+		e := h.newEntry(buf, h.seq, private, topics)
 		h.keepLocked(e)
 		data = append(data, e.frame.Data...)
 	}
 	h.offerLocked(&broadcast.Frame{ID: h.seq, Data: data, Private: private}, topics, res)
 	h.settleLocked(res)
+}
+
+// newEntry makes the event encoded in buf, with room for its id line in
+// front (see encode), the history entry seq of topics.
+func (h *Hub) newEntry(buf []byte, seq uint64, private bool, topics []string) *entry {
+	return &entry{frame: broadcast.Frame{ID: seq, Data: h.putID(buf, seq), Private: private}, topics: topics}
 }
 
 // offerLocked offers f to every subscriber of topics; res is reset first
