@@ -129,7 +129,7 @@ func appendValid(dst []byte, e *Event) []byte {
 }
 
 // appendField writes one data line per line of f.Value, splitting on CRLF,
-// CR or LF.
+// LF and a lone CR, the three line ends of the SSE grammar (see cutLine).
 func appendField(dst []byte, f Field) []byte {
 	v := f.Value
 	for {
