@@ -52,9 +52,8 @@ func newTurnServer(t *testing.T, n int, cfg Config, connState func(net.Conn, htt
 	return h, s, srv.Listener.Addr().String()
 }
 
-// openRaw subscribes to topic over a raw HTTP/1.1 connection and returns
-// it once the stream's first chunk (the cursor frame) has been read, with
-// a reader positioned at the next chunk.
+// openRaw subscribes to topic over a new raw HTTP/1.1 connection and
+// returns it as subscribeRaw does.
 func openRaw(t *testing.T, addr, topic string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
@@ -62,6 +61,14 @@ func openRaw(t *testing.T, addr, topic string) (net.Conn, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return conn, subscribeRaw(t, conn, topic)
+}
+
+// subscribeRaw subscribes to topic over conn, an HTTP/1.1 connection, and
+// returns once the stream's first chunk (the cursor frame) has been read,
+// with a reader positioned at the next chunk.
+func subscribeRaw(t *testing.T, conn io.ReadWriter, topic string) *bufio.Reader {
+	t.Helper()
 	fmt.Fprintf(conn, "GET /topics/%s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", topic)
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)
@@ -71,7 +78,7 @@ func openRaw(t *testing.T, addr, topic string) (net.Conn, *bufio.Reader) {
 	if _, err := readChunk(r); err != nil {
 		t.Fatalf("cursor chunk: %v", err)
 	}
-	return conn, r
+	return r
 }
 
 // readChunk reads one chunk of a chunked body, as it was written: each
@@ -285,15 +292,7 @@ func TestClosedStreamNeverWritesToAnotherConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-accepted
-	fmt.Fprintf(conn, "GET /topics/shared HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
-	r := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("second subscribe: %v %v", resp, err)
-	}
-	if _, err := readChunk(r); err != nil {
-		t.Fatalf("second cursor chunk: %v", err)
-	}
+	r := subscribeRaw(t, conn, "shared")
 	for i := range 2 {
 		if _, err := h.Publish([]string{"shared"}, sse.PatchSignals{Signals: []byte(fmt.Sprintf(`{"n":%d}`, i))}); err != nil {
 			t.Fatal(err)
