@@ -60,10 +60,13 @@ func startNchan(t *testing.T) (string, []int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }() // ends when nginx does; the cleanup waits for it
+	// exited is closed once nginx has exited and waitErr is set, so that
+	// both the start loop and the cleanup can wait for it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }() // ends when nginx does; the cleanup waits for it
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Process.Signal(syscall.SIGTERM) // fails, harmlessly, if nginx has exited
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
@@ -81,8 +84,8 @@ func startNchan(t *testing.T) (string, []int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("nginx exited: %v: %s", err, stderr.String())
+		case <-exited:
+			t.Fatalf("nginx exited: %v: %s", waitErr, stderr.String())
 		default:
 		}
 		workers := childPIDs(t, cmd.Process.Pid)
