@@ -11,7 +11,7 @@ import (
 // The payloads and everything counted from them are the same.
 type protocol struct {
 	subPath string // GET subPath+topic opens an event stream
-	pubPath string // POST subPath+topic publishes the body
+	pubPath string // POST pubPath+topic publishes the body
 
 	// registered reports whether a stream line is the hub's sign that the
 	// subscriber is registered: nothing published after it is missed.
