@@ -209,8 +209,11 @@ func putBuffer(b *[]byte) {
 func (s *rawStream) SetWriteDeadline(t time.Time) error { return s.conn.SetWriteDeadline(t) }
 
 // Close ends the connection without the last chunk: to the client the
-// stream was cut, not finished, so it reconnects.
+// stream was cut, not finished, so it reconnects. A turn still held (a
+// write that panicked) is given back, or the other streams would be a
+// turn short for good.
 func (s *rawStream) Close() error {
 	s.release()
+	s.giveTurn()
 	return s.conn.Close()
 }

@@ -224,34 +224,53 @@ func (panicConn) Write([]byte) (int, error)        { panic("write exploded") }
 func (panicConn) SetWriteDeadline(time.Time) error { return nil }
 func (panicConn) Close() error                     { return nil }
 
+// panicFD is a descriptor whose writes panic, while the stream holds a
+// turn.
+type panicFD struct{ syscall.RawConn }
+
+func (panicFD) Write(func(uintptr) bool) error { panic("write exploded") }
+
 // TestStreamPanicEndsOnlyThatStream checks that a panic on a hijacked
 // stream's own goroutine, where net/http no longer recovers, is logged and
-// ends that stream (its subscription closed, its slot given back) instead
-// of the process.
+// ends that stream (its subscription closed, its slot and any turn it
+// held given back) instead of the process.
 func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
-	var logged bytes.Buffer
-	h, s, _ := newTurnServer(t, 1, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, nil)
-	sub, err := h.Subscribe([]string{"boom"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.limits.acquire("192.0.2.1") != nil {
-		t.Fatal("no stream slot")
-	}
-	o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, frames: sub.C(), fast: true,
-		raw: &rawStream{conn: panicConn{}, header: http.Header{}}}
-	if _, err := h.Publish([]string{"boom"}, sse.PatchSignals{Signals: []byte(`{"n":1}`)}); err != nil {
-		t.Fatal(err)
-	}
-	s.serveOwn(o) // returns: the panic was caught
-	if got := h.Stats().Clients; got != 0 {
-		t.Errorf("%d clients after the panic, want the stream unsubscribed", got)
-	}
-	if !o.over.Load() {
-		t.Error("the stream is not over after the panic: its slot was not given back")
-	}
-	if !strings.Contains(logged.String(), "stream panicked") || !strings.Contains(logged.String(), "write exploded") {
-		t.Errorf("log %q, want the panic", logged.String())
+	for _, tc := range []struct {
+		name string
+		fd   syscall.RawConn
+	}{
+		{"without a turn", nil},
+		{"holding a turn", panicFD{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			h, s, _ := newTurnServer(t, 1, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, nil)
+			sub, err := h.Subscribe([]string{"boom"}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.limits.acquire("192.0.2.1") != nil {
+				t.Fatal("no stream slot")
+			}
+			o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, frames: sub.C(), fast: true,
+				raw: &rawStream{conn: panicConn{}, fd: tc.fd, header: http.Header{}}}
+			if _, err := h.Publish([]string{"boom"}, sse.PatchSignals{Signals: []byte(`{"n":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			s.serveOwn(o) // returns: the panic was caught
+			if got := h.Stats().Clients; got != 0 {
+				t.Errorf("%d clients after the panic, want the stream unsubscribed", got)
+			}
+			if !o.over.Load() {
+				t.Error("the stream is not over after the panic: its slot was not given back")
+			}
+			if held := len(s.turns); held != 0 {
+				t.Errorf("%d turns still taken after the panic, want 0", held)
+			}
+			if !strings.Contains(logged.String(), "stream panicked") || !strings.Contains(logged.String(), "write exploded") {
+				t.Errorf("log %q, want the panic", logged.String())
+			}
+		})
 	}
 }
 
