@@ -223,10 +223,9 @@ func (h *Hub) apply(e LogEntry) error {
 		h.cfg.Logger.Warn("hub: skipping an event log entry with bad topics", keySeq, e.Seq, keyErr, err)
 		topics = nil
 	}
-	var buf []byte
-	if topics != nil {
-		buf = make([]byte, h.idPre, h.idPre+len(e.Data))
-		buf = append(buf, e.Data...)
+	var data []byte
+	if topics != nil && !e.ClearRetained {
+		data = h.logFrame(e) // outside the lock
 	}
 	var res broadcast.Result
 
@@ -241,7 +240,7 @@ func (h *Hub) apply(e LogEntry) error {
 		h.applyRetainedLocked(topics, e)
 	}
 	if topics != nil && !e.ClearRetained {
-		h.deliverLocked(&entry{frame: broadcast.Frame{ID: e.Seq, Data: h.putID(buf, e.Seq), Private: e.Private}, topics: topics}, &res)
+		h.deliverLocked(&entry{frame: broadcast.Frame{ID: e.Seq, Data: data, Private: e.Private}, topics: topics}, &res)
 	}
 	f.offered[e.Seq%offers] = offer{seq: e.Seq, subs: res.Queued + len(res.Evicted)}
 	h.wakeLocked()
@@ -253,6 +252,13 @@ func (h *Hub) apply(e LogEntry) error {
 		}
 	}
 	return nil
+}
+
+// logFrame returns the frame of a log entry: its stored bytes with the
+// id line of its sequence in front.
+func (h *Hub) logFrame(e LogEntry) []byte {
+	buf := make([]byte, h.idPre, h.idPre+len(e.Data))
+	return h.putID(append(buf, e.Data...), e.Seq)
 }
 
 // wakeLocked wakes whoever waits for h.seq to move.
@@ -447,8 +453,7 @@ func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []strin
 		if e.ClearRetained || e.Private && !grants(private, e.Topics) {
 			return nil
 		}
-		buf := make([]byte, h.idPre, h.idPre+len(e.Data))
-		r.keep(h.putID(append(buf, e.Data...), e.Seq), limit, h.cfg.HistoryBytes)
+		r.keep(h.logFrame(e), limit, h.cfg.HistoryBytes)
 		return nil
 	})
 	if err != nil {
