@@ -53,6 +53,8 @@ type hangups struct {
 	epfd    int                    // epoll's descriptor, valid while epoll is open
 	rc      syscall.RawConn        // epoll's, for reap
 	watched map[uint64]*openStream // by stream ID, the key of its epoll event
+	ending  int                    // streams taken from epoll whose hungUp has not returned
+	ended   sync.Cond              // on mu: ending fell to 0
 	wg      sync.WaitGroup         // run
 }
 
@@ -62,7 +64,9 @@ var errNoWatch = errors.New("web: hang-up watcher stopped")
 // newHangups returns a watcher that calls hungUp, from its own goroutine
 // or from reap's caller, with each watched stream whose client hangs up.
 func newHangups(log *slog.Logger, hungUp func(*openStream)) *hangups {
-	return &hangups{log: log, hungUp: hungUp, watched: map[uint64]*openStream{}}
+	w := &hangups{log: log, hungUp: hungUp, watched: map[uint64]*openStream{}}
+	w.ended.L = &w.mu
+	return w
 }
 
 // watch registers the hijacked connection of o, unless it is not a socket
@@ -182,12 +186,16 @@ func (w *hangups) run(rc syscall.RawConn) {
 }
 
 // reap ends at once the streams whose hang-ups the kernel has reported
-// and run has not taken yet, and says how many it ended. A stream about
-// to be refused for a limit calls it first: a browser tab that reloads
-// closes its stream and opens the next at once, and the next must find
-// the slot of the one it closed free, however busy the scheduler is.
-// (The kernel has seen the old connection's FIN before the new request,
-// which the client sent after it.)
+// and run has not taken yet, then waits for the streams run has taken to
+// be ended, and says how many it ended itself. A stream about to be
+// refused for a limit calls it first: a browser tab that reloads closes
+// its stream and opens the next at once, and the next must find the slot
+// of the one it closed free, however busy the scheduler is. (The kernel
+// has seen the old connection's FIN before the new request, which the
+// client sent after it.) Its hang-up is then either still in epoll, and
+// reap ends it, or taken by run, which may have been preempted before it
+// gave the slot back: reap waits for it. The wait is short: ending a
+// stream takes the hub's lock, never a client.
 func (w *hangups) reap() int {
 	w.mu.Lock()
 	rc := w.rc
@@ -207,6 +215,11 @@ func (w *hangups) reap() int {
 			}
 		}
 	})
+	w.mu.Lock()
+	for w.ending > 0 {
+		w.ended.Wait()
+	}
+	w.mu.Unlock()
 	return total
 }
 
@@ -217,27 +230,38 @@ type hangupBatch struct {
 }
 
 // take reads the ready hang-ups without waiting, and ends their streams.
-// It returns how many events it read.
+// It returns how many events it read. The events are read and counted in
+// ending under mu, so that a reap either finds a hang-up in epoll or
+// waits for its stream to be ended: never neither.
 func (w *hangups) take(epfd int, b *hangupBatch) (int, error) {
+	w.mu.Lock()
 	n, err := unix.EpollWait(epfd, b.events[:], 0)
 	for errors.Is(err, unix.EINTR) {
 		n, err = unix.EpollWait(epfd, b.events[:], 0)
 	}
 	if err != nil {
+		w.mu.Unlock()
 		return 0, os.NewSyscallError("epoll_wait", err)
 	}
 	gone := b.gone[:0]
-	w.mu.Lock()
 	for _, ev := range b.events[:n] {
 		if o := w.watched[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; o != nil {
 			gone = append(gone, o)
 		}
 	}
+	w.ending += len(gone)
 	w.mu.Unlock()
 	// Ending a stream takes the hub's lock: not under ours.
 	for i, o := range gone {
 		w.hungUp(o)
 		gone[i] = nil
+	}
+	if len(gone) > 0 {
+		w.mu.Lock()
+		if w.ending -= len(gone); w.ending == 0 {
+			w.ended.Broadcast()
+		}
+		w.mu.Unlock()
 	}
 	return n, nil
 }

@@ -162,8 +162,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	}
 	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
 	refused := s.limits.acquire(o.ip)
-	if refused != nil && s.hangups.reap() > 0 {
-		refused = s.limits.acquire(o.ip) // a slot may be free now
+	if refused != nil {
+		// A client that hung up may not have given its slot back yet.
+		s.hangups.reap()
+		refused = s.limits.acquire(o.ip)
 	}
 	if refused != nil {
 		s.refuse(w, r, o.ip, refused)
