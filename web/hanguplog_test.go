@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
@@ -46,7 +47,10 @@ func (l *logRecords) atLeast(level slog.Level) []string {
 // goes away before the response headers are sent (a stream reset at once,
 // a tab closed) is logged as what it is, a client going away: nothing at
 // Error or Warn. The stream's handler starts only once the server has
-// seen the client go, so that the flush of the headers is sure to fail.
+// seen the client go. Over HTTP/2 the flush of the headers then fails;
+// over HTTP/1.1 it may still succeed (a socket takes bytes until the
+// client's reset comes back), and the hang-up watcher drops the stream
+// just after.
 func TestClientGoneBeforeHeadersIsNoError(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -98,10 +102,8 @@ func TestClientGoneBeforeHeadersIsNoError(t *testing.T) {
 			if got := logs.atLeast(slog.LevelWarn); len(got) != 0 {
 				t.Errorf("a client that went away was logged as %q, want Debug only", got)
 			}
-			// Its slot is free again.
-			if got := h.Stats().Clients; got != 0 {
-				t.Errorf("%d clients, want 0", got)
-			}
+			// It leaves the hub, and its slot is free again.
+			within(t, 5*time.Second, "the client leaves the hub", func() bool { return h.Stats().Clients == 0 })
 			c := subscribe(t, srv, "/topics/next", "")
 			if _, err := c.next(); err != nil {
 				t.Fatalf("the next stream from the address: %v", err)
