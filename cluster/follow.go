@@ -10,12 +10,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// How a follower pulls: JetStream sends a heartbeat when idle, so that a
-// silent server is noticed within two of them.
+// How a follower pulls: each pull asks for up to followBatch messages and
+// lasts at most followExpiry; JetStream sends a heartbeat when idle, so
+// that a silent server is noticed within two of them.
 const (
 	followExpiry    = 10 * time.Second
 	followHeartbeat = 2 * time.Second
-	readBatch       = 256
+	followBatch     = 256
+	// followCreate bounds the creation of a follower's consumer. It needs
+	// JetStream's meta leader; right after a server died there may be
+	// none for a while, and the request goes unanswered: better to ask
+	// again soon than to wait out the API's default timeout.
+	followCreate = time.Second
+	readBatch    = 256
 )
 
 // fatal marks an error that ends Follow instead of a resume.
@@ -23,6 +30,10 @@ type fatal struct{ err error }
 
 func (f fatal) Error() string { return f.err.Error() }
 func (f fatal) Unwrap() error { return f.err }
+
+// errMoved is why a follow starts over at once: the connection came back,
+// perhaps on another server, and the pull in flight went to the old one.
+var errMoved = errors.New("the NATS connection came back")
 
 // Follow calls fn with every message stored with a sequence above after,
 // in stream order, one at a time, each exactly once, and then with every
@@ -33,9 +44,10 @@ func (f fatal) Unwrap() error { return f.err }
 //
 // When the connection breaks or the stream's server restarts, Follow
 // resumes after the last sequence it delivered, with no gap and no
-// repeat. Sequences that it skips were removed from the stream by its
-// limits before they were read (or deleted by hand); a caller that needs
-// to know compares each Seq with the previous one.
+// repeat; when the connection comes back, at once. Sequences that it
+// skips were removed from the stream by its limits before they were read
+// (or deleted by hand); a caller that needs to know compares each Seq
+// with the previous one.
 func (l *Log) Follow(ctx context.Context, after uint64, fn func(Entry) error) error {
 	if err := l.enter(); err != nil {
 		return err
@@ -48,7 +60,8 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(Entry) error) er
 	last, wait := after, l.cfg.ReconnectWait
 	for {
 		from := last
-		err := l.followOnce(ctx, &last, fn)
+		back := l.reconnected()
+		err := l.followOnce(ctx, back, &last, fn)
 		switch {
 		case l.ctx.Err() != nil:
 			return ErrClosed
@@ -62,48 +75,106 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(Entry) error) er
 		if last > from {
 			wait = l.cfg.ReconnectWait // it made progress: start the backoff over
 		}
-		l.logger.Warn("cluster follow interrupted, resuming", keyAfter, last, keyErr, err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
+		moved := errors.Is(err, errMoved)
+		if !moved {
+			l.logger.Warn("cluster follow interrupted, resuming", keyAfter, last, keyErr, err)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-back: // the connection is back: try it now
+				moved = true
+			}
 			t.Stop()
-		case <-t.C:
+			wait = min(2*wait, l.cfg.ReconnectMaxWait)
 		}
-		wait = min(2*wait, l.cfg.ReconnectMaxWait)
+		if moved {
+			l.logger.Info("cluster follow resumes on the new connection", keyAfter, last)
+		}
 	}
 }
 
-// followOnce follows with one ordered consumer from *last+1 until it
-// fails, moving *last along.
-func (l *Log) followOnce(ctx context.Context, last *uint64, fn func(Entry) error) error {
-	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   *last + 1,
-		// One try per reset: on failure Follow starts over from *last,
-		// under its own backoff that ctx can cut short.
-		MaxResetAttempts: 1,
+// followOnce follows from *last+1 with a consumer of its own, pull after
+// pull, until a pull fails, a delivery is missing or back is closed,
+// moving *last along.
+//
+// The consumer acknowledges nothing, so a message lost in transit (the
+// connection broke while it travelled) is not sent again: the consumer's
+// delivery count then skips one, and followOnce stops, to start over
+// from *last. Each pull is one Fetch, which its context ends: a pull that
+// went to a server that died is given up as soon as the connection is
+// back, instead of when it would have expired.
+func (l *Log) followOnce(ctx context.Context, back <-chan struct{}, last *uint64, fn func(Entry) error) error {
+	create, cancel := context.WithTimeout(ctx, followCreate)
+	defer cancel()
+	cons, err := l.js.CreateConsumer(create, l.cfg.Stream, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       *last + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute, // in case the delete below is lost
 	})
 	if err != nil {
 		return fmt.Errorf("follow from %d: %w", *last+1, err)
 	}
-	it, err := cons.Messages(jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
-	if err != nil {
-		return fmt.Errorf("follow from %d: %w", *last+1, err)
-	}
-	defer it.Stop()
-	defer context.AfterFunc(ctx, it.Stop)() // Next then returns
+	// The consumer is deleted on the side: when its server is gone, the
+	// delete waits out its timeout, and the next followOnce must not.
+	// Follow's own count in l.wg keeps the WaitGroup above 0 for the Add.
+	defer func() {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = l.js.DeleteConsumer(dctx, l.cfg.Stream, cons.CachedInfo().Name)
+		}()
+	}()
+	var delivered uint64 // the consumer's count of messages it sent
 	for {
-		msg, err := it.Next()
+		pull, cancel := context.WithTimeout(ctx, followExpiry)
+		err := l.pull(pull, back, cons, &delivered, last, fn)
+		cancel()
 		if err != nil {
+			return err
+		}
+	}
+}
+
+// pull makes one pull and hands its messages to fn. It returns nil when
+// the pull ended by itself (it had its batch, or expired), so that the
+// next one is made.
+func (l *Log) pull(ctx context.Context, back <-chan struct{}, cons jetstream.Consumer, delivered, last *uint64, fn func(Entry) error) error {
+	batch, err := cons.Fetch(followBatch, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(followHeartbeat))
+	if err != nil {
+		return fmt.Errorf("follow after %d: %w", *last, err)
+	}
+	msgs := batch.Messages()
+	for {
+		var msg jetstream.Msg
+		select {
+		case <-back:
+			return errMoved
+		case msg = <-msgs:
+		}
+		if msg == nil { // the pull is over
+			err := batch.Error()
+			if err == nil || errors.Is(err, context.DeadlineExceeded) && context.Cause(ctx) == context.DeadlineExceeded {
+				return nil // expired: the server's answer and our own deadline race
+			}
 			return fmt.Errorf("follow after %d: %w", *last, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("follow after %d: %w", *last, err)
 		}
+		if meta.Sequence.Consumer != *delivered+1 {
+			return fmt.Errorf("follow after %d: delivery %d came after %d: one was lost in transit", *last, meta.Sequence.Consumer, *delivered)
+		}
+		*delivered = meta.Sequence.Consumer
 		seq := meta.Sequence.Stream
 		if seq <= *last {
-			continue // delivered already, before a reset
+			continue // not expected from a consumer of its own
 		}
 		m, err := decodeMessage(msg.Headers().Get(formatHeader), msg.Data())
 		if err != nil {

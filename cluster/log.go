@@ -69,8 +69,9 @@ type Log struct {
 	// ctx ends when Shutdown begins; every Follow and Read stops with it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex     // guards closed against wg.Add
+	mu     sync.Mutex     // guards closed against wg.Add, and back
 	closed bool           // Shutdown began
+	back   chan struct{}  // closed, and replaced, when the connection comes back
 	wg     sync.WaitGroup // running Follow and Read calls
 	once   sync.Once      // closes nc and srv
 
@@ -92,7 +93,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{cfg: cfg, logger: logger}
+	l := &Log{cfg: cfg, logger: logger, back: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if err := l.open(ctx); err != nil {
 		l.cancel()
@@ -101,6 +102,15 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	logger.Info("cluster log open", keyStream, cfg.Stream, keyEpoch, l.epoch, keyURL, l.nc.ConnectedUrlRedacted())
 	return l, nil
+}
+
+// reconnected returns a channel that is closed when the connection next
+// comes back after breaking: pulls sent before then went to a server that
+// may be gone, and are sent again.
+func (l *Log) reconnected() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.back
 }
 
 func (l *Log) open(ctx context.Context) error {
@@ -118,6 +128,10 @@ func (l *Log) open(ctx context.Context) error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			l.logger.Info("NATS reconnected", keyURL, nc.ConnectedUrlRedacted())
+			l.mu.Lock()
+			close(l.back)
+			l.back = make(chan struct{})
+			l.mu.Unlock()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			l.logger.Warn("NATS error", keyErr, err)

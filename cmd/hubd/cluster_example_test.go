@@ -321,7 +321,9 @@ func TestClusterExampleNATS(t *testing.T) {
 	// it, which it can only do if its follower started over on the new
 	// connection instead of waiting for its old pull to expire: then its
 	// own subscribers count, and read it.
+	start := time.Now()
 	last, offered := publishCounted(ctx, t, bases[leader], key, "public/news", `<p id="n">on the moved node</p>`)
+	t.Logf("the publish on the moved node was answered in %v", time.Since(start).Round(time.Millisecond))
 	if offered == 0 {
 		t.Errorf("publish on the moved node offered to no subscriber, want its own: it answered before applying its own event")
 	}
