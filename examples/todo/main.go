@@ -83,7 +83,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+		// A tab's write still blocked (its tab stopped reading): cut it.
+		srv.Close()
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -98,22 +99,45 @@ type todo struct {
 	Done bool
 }
 
-// app holds the list and the open streams. mu guards both, and is held
-// while a change is sent to every stream, so that every tab gets the
-// changes in the order they were made.
+// app holds the list and the open tabs. mu guards both. A change is
+// offered to every tab with mu held, so that every tab gets the changes in
+// the order they were made, but nothing is written with it held: each tab's
+// own handler writes its stream, so a tab that stops reading holds up no
+// other tab and no post.
 type app struct {
 	clientSrc  string // the script src of the Datastar client
 	clientFile string // the file served at /datastar.js, if any
 
-	mu      sync.Mutex
-	todos   []todo
-	lastID  int
-	streams map[*sse.Stream]bool
+	mu     sync.Mutex
+	todos  []todo
+	lastID int
+	tabs   map[*tab]bool
+	closed chan struct{} // closed by closeStreams
+	close  sync.Once
 }
+
+// tab is one open stream. views holds the newest view its handler has
+// not written yet, if any: every view is the whole list, so a newer one
+// replaces an older one instead of queueing behind it.
+type tab struct{ views chan []sse.Eventer }
+
+// offer gives the tab view, in place of one it has not taken yet. It
+// never blocks: it is called with mu held, so it is the only sender.
+func (t *tab) offer(view []sse.Eventer) {
+	select {
+	case <-t.views:
+	default:
+	}
+	t.views <- view
+}
+
+// writeTimeout bounds each write to a tab: a tab that takes nothing for
+// this long is gone. It holds up only its own handler.
+const writeTimeout = 10 * time.Second
 
 // newApp makes an empty list. client is a URL or a readable file.
 func newApp(client string) (*app, error) {
-	a := &app{clientSrc: client, streams: map[*sse.Stream]bool{}}
+	a := &app{clientSrc: client, tabs: map[*tab]bool{}, closed: make(chan struct{})}
 	if !strings.HasPrefix(client, "https://") && !strings.HasPrefix(client, "http://") {
 		if _, err := os.Stat(client); err != nil {
 			return nil, fmt.Errorf("-datastar %q: neither an http(s) URL nor a readable file: %w", client, err)
@@ -171,35 +195,41 @@ func (a *app) page(w http.ResponseWriter, r *http.Request) {
 	pageTmpl.Execute(w, a.clientSrc)
 }
 
-// updates holds one tab's stream open: it sends the list at once, then
-// every change, until the tab goes or the server shuts down.
+// updates holds one tab's stream open: it writes the list at once, then
+// every change, until the tab goes, a write fails or the server shuts
+// down.
 func (a *app) updates(w http.ResponseWriter, r *http.Request) {
-	ended := make(chan struct{})
-	// A short write deadline: changes are sent with mu held, so a tab that
-	// stops reading may hold the others back this long at most.
-	stream, err := sse.NewSSE(w, r, sse.WithWriteTimeout(2*time.Second), sse.OnClose(func(error) { close(ended) }))
+	stream, err := sse.NewSSE(w, r, sse.WithWriteTimeout(writeTimeout))
 	if err != nil {
 		return
 	}
+	defer stream.Close()
+	t := &tab{views: make(chan []sse.Eventer, 1)}
 	a.mu.Lock()
-	a.streams[stream] = true
-	stream.Send(a.view()...) // under mu: no change can come in between
+	a.tabs[t] = true
+	t.offer(a.view()) // under mu: no change can come in between
 	a.mu.Unlock()
-
-	<-ended // the tab went, a write failed, or closeStreams ran
-	a.mu.Lock()
-	delete(a.streams, stream)
-	a.mu.Unlock()
-}
-
-// closeStreams ends every open stream.
-func (a *app) closeStreams() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for s := range a.streams {
-		s.Close()
+	defer func() {
+		a.mu.Lock()
+		delete(a.tabs, t)
+		a.mu.Unlock()
+	}()
+	for {
+		select {
+		case view := <-t.views:
+			if stream.Send(view...) != nil {
+				return // the tab is gone, or stopped reading
+			}
+		case <-r.Context().Done(): // the tab went
+			return
+		case <-a.closed:
+			return
+		}
 	}
 }
+
+// closeStreams ends every open stream: their handlers return.
+func (a *app) closeStreams() { a.close.Do(func() { close(a.closed) }) }
 
 // change applies one action to the list, with mu held. It returns an error
 // for the visitor, naming what is wrong, or nil when the list changed.
@@ -229,8 +259,8 @@ func (a *app) action(c change) http.HandlerFunc {
 		err := c(a, in)
 		if err == nil {
 			view := a.view()
-			for s := range a.streams {
-				s.Send(view...) // a failed write ends that stream only
+			for t := range a.tabs {
+				t.offer(view)
 			}
 		}
 		a.mu.Unlock()

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -319,4 +321,61 @@ func equalJSON(a, b map[string]any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestStalledTabHoldsUpNoOne: a tab that stops reading (its socket's
+// buffers full) holds up no post and no other tab, and keeps its stream:
+// once it reads again, it gets the newest list, as the other tab does.
+// The list is filled to its bound with long todos and toggled until the
+// stalled tab's buffers, several megabytes on loopback, are full.
+func TestStalledTabHoldsUpNoOne(t *testing.T) {
+	base := newServer(t)
+	addr := strings.TrimPrefix(base, "http://")
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	stalled.SetDeadline(time.Now().Add(time.Minute)) // a hung test fails instead of hanging
+	fmt.Fprintf(stalled, "GET /updates HTTP/1.1\r\nHost: %s\r\nDatastar-Request: true\r\n\r\n", addr)
+	live := openStream(t, base)
+	readView(t, live)
+	// The stalled tab reads nothing from here on, until the posts are done.
+
+	long := strings.Repeat("x", maxTodoText)
+	for i := range maxTodos {
+		if _, ev := post(t, base, "/add", `{"text":"`+long+`"}`, true); signalsOf(t, ev)["error"] != "" {
+			t.Fatalf("add %d refused: %v", i, ev)
+		}
+	}
+	const toggles = 300 // about 14 MB of lists
+	for i := range toggles {
+		if _, ev := post(t, base, "/toggle", fmt.Sprintf(`{"id":%d}`, i%maxTodos+1), true); signalsOf(t, ev)["error"] != "" {
+			t.Fatalf("toggle %d refused: %v", i, ev)
+		}
+	}
+	// The last change: the only list of 99 todos without todo 1.
+	post(t, base, "/delete", `{"id":1}`, true)
+	last := func(list string) bool {
+		return strings.Count(list, "<li ") == maxTodos-1 && !strings.Contains(list, `id="todo-1"`)
+	}
+
+	for {
+		if list, _ := readView(t, live); last(list) {
+			break
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(stalled), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the stalled tab's response: %v %v", resp, err)
+	}
+	r := bufio.NewReader(resp.Body)
+	views := 1
+	for {
+		if list, _ := readView(t, r); last(list) { // fails if the stream ended first
+			break
+		}
+		views++
+	}
+	t.Logf("the stalled tab read %d lists, the newest last", views)
 }
