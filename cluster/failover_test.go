@@ -15,9 +15,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubd-dev/hubd/cluster"
+	"github.com/hubd-dev/hubd/internal/natstest"
 )
 
 // runNATSCluster starts three NATS servers routed to one another on
@@ -47,24 +47,12 @@ func runNATSCluster(t *testing.T) []*server.Server {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*waitFor)
 	defer cancel()
-	for {
-		try, stop := context.WithTimeout(ctx, time.Second)
-		_, err := js.AccountInfo(try)
-		stop()
-		if err == nil {
-			return srvs
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("JetStream has no meta leader: %v", err)
-		}
-		<-try.Done() // at most a second between tries
+	if err := natstest.AwaitJetStream(ctx, nc); err != nil {
+		t.Fatalf("no meta leader: %v", err)
 	}
+	return srvs
 }
 
 // cutter forwards loopback TCP connections to a server until cut, which

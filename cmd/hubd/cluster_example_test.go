@@ -23,6 +23,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hubd-dev/hubd/internal/natstest"
 )
 
 // exampleDir holds the production-like cluster example.
@@ -237,22 +239,14 @@ func TestClusterExampleNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := natstest.AwaitJetStream(ctx, nc); err != nil {
+		t.Fatalf("the JetStream cluster has no leader: %v (routes %d %d %d)", err, srvs[0].NumRoutes(), srvs[1].NumRoutes(), srvs[2].NumRoutes())
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for { // JetStream answers once the three servers elected a leader
-		try, stop := context.WithTimeout(ctx, time.Second)
-		_, err := js.AccountInfo(try)
-		stop()
-		if err == nil {
-			break
-		} else if ctx.Err() != nil {
-			t.Fatalf("the JetStream cluster has no leader: %v (routes %d %d %d)", err, srvs[0].NumRoutes(), srvs[1].NumRoutes(), srvs[2].NumRoutes())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	secret := filepath.Join(t.TempDir(), "jwt_secret")

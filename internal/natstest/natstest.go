@@ -1,0 +1,39 @@
+// Package natstest holds what the tests of several packages need around
+// real NATS servers.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// AwaitJetStream returns nil once JetStream answers on nc: for a cluster
+// of servers, once they have elected their meta leader. It asks again
+// every 50 ms, each try bounded by a second, until ctx ends; then it
+// returns the last try's error.
+func AwaitJetStream(ctx context.Context, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	for {
+		try, stop := context.WithTimeout(ctx, time.Second)
+		_, err := js.AccountInfo(try)
+		stop()
+		if err == nil {
+			return nil
+		}
+		pause.Reset(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("JetStream did not answer: %w", err)
+		case <-pause.C:
+		}
+	}
+}
