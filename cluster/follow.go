@@ -113,23 +113,12 @@ func (l *Log) followOnce(ctx context.Context, back <-chan struct{}, last *uint64
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
-		InactiveThreshold: time.Minute, // in case the delete below is lost
+		InactiveThreshold: time.Minute, // in case dropConsumer's delete is lost
 	})
 	if err != nil {
 		return fmt.Errorf("follow from %d: %w", *last+1, err)
 	}
-	// The consumer is deleted on the side: when its server is gone, the
-	// delete waits out its timeout, and the next followOnce must not.
-	// Follow's own count in l.wg keeps the WaitGroup above 0 for the Add.
-	defer func() {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			defer cancel()
-			_ = l.js.DeleteConsumer(dctx, l.cfg.Stream, cons.CachedInfo().Name)
-		}()
-	}()
+	defer l.dropConsumer(cons)
 	var delivered uint64 // the consumer's count of messages it sent
 	for {
 		pull, cancel := context.WithTimeout(ctx, followExpiry)
@@ -222,18 +211,14 @@ func (l *Log) Read(ctx context.Context, topics []string, after, upto uint64, fn 
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
-		InactiveThreshold: time.Minute, // in case the delete below is lost
+		InactiveThreshold: time.Minute, // in case dropConsumer's delete is lost
 		FilterSubjects:    filterSubjects(l.cfg.SubjectPrefix, want),
 	}
 	cons, err := l.js.CreateConsumer(ctx, l.cfg.Stream, cfg)
 	if err != nil {
 		return l.readErr(ctx, after, err)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = l.js.DeleteConsumer(dctx, l.cfg.Stream, cons.CachedInfo().Name)
-	}()
+	defer l.dropConsumer(cons)
 	if cons.CachedInfo().NumPending == 0 {
 		return nil
 	}
@@ -277,6 +262,22 @@ func (l *Log) Read(ctx context.Context, topics []string, after, upto uint64, fn 
 			return nil
 		}
 	}
+}
+
+// dropConsumer deletes a consumer of Follow or Read on the side, within a
+// second: when its server is gone the delete waits out that second, and
+// the caller must not (the next pull, or a subscriber's replay). Its
+// inactivity threshold removes a consumer whose delete was lost. The
+// caller's own count in l.wg (enter) keeps the WaitGroup above 0 for the
+// Add, and Shutdown waits for the delete.
+func (l *Log) dropConsumer(cons jetstream.Consumer) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = l.js.DeleteConsumer(ctx, l.cfg.Stream, cons.CachedInfo().Name)
+	}()
 }
 
 func (l *Log) readErr(ctx context.Context, after uint64, err error) error {
