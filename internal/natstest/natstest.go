@@ -20,8 +20,6 @@ func AwaitJetStream(ctx context.Context, nc *nats.Conn) error {
 	if err != nil {
 		return err
 	}
-	pause := time.NewTimer(0)
-	defer pause.Stop()
 	for {
 		try, stop := context.WithTimeout(ctx, time.Second)
 		_, err := js.AccountInfo(try)
@@ -29,11 +27,10 @@ func AwaitJetStream(ctx context.Context, nc *nats.Conn) error {
 		if err == nil {
 			return nil
 		}
-		pause.Reset(50 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("JetStream did not answer: %w", err)
-		case <-pause.C:
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
