@@ -453,12 +453,14 @@ func (h *Hub) newEntry(buf []byte, seq uint64, private bool, topics []string) *e
 	return &entry{frame: broadcast.Frame{ID: seq, Data: h.putID(buf, seq), Private: private}, topics: topics}
 }
 
-// offerLocked offers f to every subscriber of topics; res is reset first
-// and then tells who took it. The caller settles res.
+// offerLocked offers f to every subscriber of topics, creating no topic;
+// res is reset first and then tells who took it. The caller settles res.
 func (h *Hub) offerLocked(f *broadcast.Frame, topics []string, res *broadcast.Result) {
 	res.Queued, res.Evicted = 0, res.Evicted[:0]
 	for _, name := range topics {
-		h.topicLocked(name).group.Broadcast(f, res)
+		if t := h.topics[name]; t != nil {
+			t.group.Broadcast(f, res)
+		}
 	}
 }
 
@@ -488,13 +490,7 @@ func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, buf := range bufs {
-		f := &broadcast.Frame{Data: buf}
-		res.Queued, res.Evicted = 0, res.Evicted[:0]
-		for _, name := range topics {
-			if t := h.topics[name]; t != nil {
-				t.group.Broadcast(f, &res)
-			}
-		}
+		h.offerLocked(&broadcast.Frame{Data: buf}, topics, &res)
 		offered = max(offered, res.Queued+len(res.Evicted))
 		h.settleLocked(&res)
 	}
