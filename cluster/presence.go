@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,17 +18,35 @@ import (
 // once more, empty, when it stops. Each node sums the counts of the
 // others it heard from within PresenceTTL, so that a node that dies
 // without a word drops out of the count after PresenceTTL at most.
+//
+// One sending of a node's counts (a round) is split into messages of at
+// most PresencePartBytes (less when the server's max payload is smaller),
+// each holding a share of the topics, however many topics there are.
+// A node takes another's counts when it got every part of a round, and
+// keeps the previous complete round until then.
 const (
 	PresenceEvery = time.Second
 	PresenceTTL   = 3*PresenceEvery + PresenceEvery/2
+	// PresencePartBytes bounds one presence message: far below NATS's
+	// default max payload of 1 MiB, so that a round of 100,000 topics is
+	// a few dozen messages.
+	PresencePartBytes = 64 << 10
 )
 
 var _ hub.PresenceSharer = (*Log)(nil)
 
-// presenceMsg is what a node publishes: its counts by topic, under an ID
-// of its own that is new each time the node starts sharing.
+// keyTopics names how many topics a log line is about.
+const keyTopics = "topics"
+
+// presenceMsg is what a node publishes: its counts by topic, or part
+// i of Parts of them, under an ID of its own that is new each time the
+// node starts sharing. Parts of 0 or 1 is a whole round in one message
+// (as nodes sent before rounds were split).
 type presenceMsg struct {
 	Node   string         `json:"node"`
+	Round  uint64         `json:"round,omitempty"` // counts up with each sending
+	Part   int            `json:"part,omitempty"`
+	Parts  int            `json:"parts,omitempty"`
 	Counts map[string]int `json:"counts,omitempty"`
 	Gone   bool           `json:"gone,omitempty"` // the node stopped sharing
 }
@@ -37,8 +56,63 @@ func (c Config) presenceSubject() string { return c.SubjectPrefix + "-presence" 
 
 // peer is what a node last said and when it was heard.
 type peer struct {
-	counts map[string]int
+	counts map[string]int // its last complete round
 	seen   time.Time
+	// The round being put together from its parts.
+	round   uint64
+	partial map[string]int
+	got     []bool // got[i]: part i arrived
+}
+
+// take adds a message from the peer at now, and reports whether that
+// completed a round (p.counts then changed).
+func (p *peer) take(m presenceMsg, now time.Time) bool {
+	p.seen = now
+	if m.Parts <= 1 {
+		p.counts, p.partial, p.got = m.Counts, nil, nil
+		return true
+	}
+	if m.Part < 0 || m.Part >= m.Parts {
+		return false
+	}
+	if p.got == nil || m.Round != p.round || len(p.got) != m.Parts {
+		// A new round: a part of the one before went missing (it is
+		// dropped; the complete round before it stands).
+		p.round, p.partial, p.got = m.Round, make(map[string]int), make([]bool, m.Parts)
+	}
+	if p.got[m.Part] {
+		return false
+	}
+	p.got[m.Part] = true
+	maps.Copy(p.partial, m.Counts)
+	for _, ok := range p.got {
+		if !ok {
+			return false
+		}
+	}
+	p.counts, p.partial, p.got = p.partial, nil, nil
+	return true
+}
+
+// presenceParts splits counts into parts whose JSON stays within limit
+// bytes (with room for the message's other fields), each topic in one
+// part. Nothing to count is one empty part.
+func presenceParts(counts map[string]int, limit int) []map[string]int {
+	const overhead = 256 // "node", "round", "part", "parts" and braces
+	parts := []map[string]int{{}}
+	size := overhead
+	for topic, n := range counts {
+		// "topic":n, with room for escapes of '"' or '\\' (topics hold
+		// neither, but the bound must not depend on it).
+		entry := 2*len(topic) + 4 + len(strconv.Itoa(n))
+		if size+entry > limit && len(parts[len(parts)-1]) > 0 {
+			parts = append(parts, map[string]int{})
+			size = overhead
+		}
+		parts[len(parts)-1][topic] = n
+		size += entry
+	}
+	return parts
 }
 
 // SharePresence shares this node's subscriber counts with the other
@@ -82,16 +156,38 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit <-chan struct{},
 	local func() map[string]int, remote func(map[string]int)) {
 	self := nats.NewInbox() // unique, even among nodes given the same node ID
-	peers := make(map[string]peer)
+	peers := make(map[string]*peer)
 	var sum map[string]int
-	publish := func(m presenceMsg) {
+	limit := PresencePartBytes
+	if mp := int(l.nc.MaxPayload()); mp > 0 {
+		limit = min(limit, mp/2)
+	}
+	var round uint64
+	failing := false // the last sending failed; logged once until one works
+	send := func(m presenceMsg) error {
 		m.Node = self
 		data, err := json.Marshal(m)
 		if err == nil {
 			err = l.nc.Publish(l.cfg.presenceSubject(), data)
 		}
-		if err != nil {
-			l.logger.Debug("share presence", keyErr, err)
+		return err
+	}
+	publish := func(counts map[string]int) {
+		round++
+		parts := presenceParts(counts, limit)
+		var err error
+		for i, part := range parts {
+			if err = send(presenceMsg{Round: round, Part: i, Parts: len(parts), Counts: part}); err != nil {
+				break
+			}
+		}
+		switch {
+		case err != nil && !failing:
+			failing = true
+			l.logger.Warn("cluster: cannot share presence; the other nodes drop this node's subscribers from their counts until it can", keyErr, err, keyTopics, len(counts))
+		case err == nil && failing:
+			failing = false
+			l.logger.Info("cluster: sharing presence again", keyTopics, len(counts))
 		}
 	}
 	update := func(now time.Time) {
@@ -112,9 +208,11 @@ func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit 
 	}
 	defer func() {
 		_ = sub.Unsubscribe()
-		publish(presenceMsg{Gone: true})
+		if err := send(presenceMsg{Gone: true}); err != nil {
+			l.logger.Debug("cluster: presence goodbye not sent; the others drop this node after the TTL", keyErr, err)
+		}
 	}()
-	publish(presenceMsg{Counts: local()})
+	publish(local())
 	tick := time.NewTicker(PresenceEvery)
 	defer tick.Stop()
 	for {
@@ -124,19 +222,27 @@ func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit 
 		case <-l.ctx.Done():
 			return
 		case now := <-tick.C:
-			publish(presenceMsg{Counts: local()})
+			publish(local())
 			update(now)
 		case m := <-msgs:
 			var pm presenceMsg
 			if err := json.Unmarshal(m.Data, &pm); err != nil || pm.Node == "" || pm.Node == self {
 				continue
 			}
+			now := time.Now()
 			if pm.Gone {
 				delete(peers, pm.Node)
-			} else {
-				peers[pm.Node] = peer{counts: pm.Counts, seen: time.Now()}
+				update(now)
+				continue
 			}
-			update(time.Now())
+			p := peers[pm.Node]
+			if p == nil {
+				p = &peer{}
+				peers[pm.Node] = p
+			}
+			if p.take(pm, now) {
+				update(now)
+			}
 		}
 	}
 }

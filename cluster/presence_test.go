@@ -1,8 +1,12 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +51,9 @@ func (r *remoteCounts) await(t *testing.T, want map[string]int, d time.Duration)
 		select {
 		case <-r.c:
 		case <-timeout:
+			if len(want) > 10 {
+				t.Fatalf("remote counts of %d topics after %v, want %d (equal: %v)", len(got), d, len(want), maps.Equal(got, want))
+			}
 			t.Fatalf("remote counts %v after %v, want %v", got, d, want)
 		}
 	}
@@ -117,4 +124,73 @@ func TestSharePresenceExpires(t *testing.T) {
 	if d := r.await(t, map[string]int{}, waitFor); d < cluster.PresenceTTL-cluster.PresenceEvery {
 		t.Errorf("a silent node dropped out after %v, before its TTL of %v", d, cluster.PresenceTTL)
 	}
+}
+
+// TestSharePresenceManyTopics: a node with subscribers on 100,000 topics
+// (its counts far past NATS's 1 MiB max payload in one message) still
+// gets every count to another node.
+func TestSharePresenceManyTopics(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t, t.TempDir(), 0)
+	a, b := open(t, testConfig(srv)), open(t, testConfig(srv))
+	counts := make(map[string]int, 100_000)
+	for i := range 100_000 {
+		counts[fmt.Sprintf("rooms/%06d/presence", i)] = 1 + i%7
+	}
+	stopA, err := a.SharePresence(fixed(counts), func(map[string]int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopA()
+	rb := newRemoteCounts()
+	stopB, err := b.SharePresence(fixed(nil), rb.set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopB()
+	rb.await(t, counts, waitFor)
+}
+
+// TestSharePresenceSendFailureLogged: a node that cannot send its counts
+// says so above Debug, once, rather than going silent.
+func TestSharePresenceSendFailureLogged(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t, t.TempDir(), 0)
+	logs := &levelRecords{warn: make(chan string, 1)}
+	l, err := cluster.Open(t.Context(), testConfig(srv), slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stop, err := l.SharePresence(fixed(map[string]int{"room": 1}), func(map[string]int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	srv.Shutdown() // the next sending fails: the connection is down
+	select {
+	case msg := <-logs.warn:
+		if !strings.Contains(msg, "presence") {
+			t.Fatalf("warning %q does not name presence", msg)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no warning after the sending failed")
+	}
+}
+
+// levelRecords hands the messages of Warn (and higher) records that
+// name presence to warn.
+type levelRecords struct{ warn chan string }
+
+func (r *levelRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (r *levelRecords) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *levelRecords) WithGroup(string) slog.Handler            { return r }
+func (r *levelRecords) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Level >= slog.LevelWarn && strings.Contains(rec.Message, "presence") {
+		select {
+		case r.warn <- rec.Message:
+		default:
+		}
+	}
+	return nil
 }
