@@ -334,23 +334,37 @@ func (l *Log) Epoch() string { return l.epoch }
 // Config.PublishTimeout, it returns an error wrapping ErrUnavailable; a
 // message without topics wraps ErrNoTopics, a bad key ErrBadKey.
 func (l *Log) Append(ctx context.Context, m Message, key string) (uint64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	payload, err := encodeMessage(m)
+	ack, err := l.append(ctx, m, key, nil)
 	if err != nil {
 		return 0, err
 	}
+	return ack.Sequence, nil
+}
+
+// append is Append, with headers of its own for the message (hdr may be
+// nil), answering the stream's ack.
+func (l *Log) append(ctx context.Context, m Message, key string, hdr nats.Header) (*jetstream.PubAck, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	payload, err := encodeMessage(m)
+	if err != nil {
+		return nil, err
+	}
 	if l.ctx.Err() != nil {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
 	if s := l.nc.Status(); s != nats.CONNECTED {
 		l.stats.unavailable.Add(1)
-		return 0, fmt.Errorf("append: %w: connection %s", ErrUnavailable, s)
+		return nil, fmt.Errorf("append: %w: connection %s", ErrUnavailable, s)
 	}
+	if hdr == nil {
+		hdr = nats.Header{}
+	}
+	hdr.Set(formatHeader, messageVersion(m))
 	msg := &nats.Msg{
 		Subject: subject(l.cfg.SubjectPrefix, m.Topics),
-		Header:  nats.Header{formatHeader: []string{messageVersion(m)}},
+		Header:  hdr,
 		Data:    payload,
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(l.cfg.Stream)}
@@ -364,18 +378,18 @@ func (l *Log) Append(ctx context.Context, m Message, key string) (uint64, error)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return 0, fmt.Errorf("append: %w", ctx.Err())
+			return nil, fmt.Errorf("append: %w", ctx.Err())
 		case l.ctx.Err() != nil:
-			return 0, ErrClosed
+			return nil, ErrClosed
 		}
 		err = unavailable(err)
 		if errors.Is(err, ErrUnavailable) {
 			l.stats.unavailable.Add(1)
 		}
-		return 0, fmt.Errorf("append: %w", err)
+		return nil, fmt.Errorf("append: %w", err)
 	}
 	l.stats.appended(time.Since(start), ack.Sequence, ack.Duplicate)
-	return ack.Sequence, nil
+	return ack, nil
 }
 
 // unavailable wraps err in ErrUnavailable unless the server refused the

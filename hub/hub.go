@@ -330,8 +330,11 @@ type PublishOptions struct {
 	// whatever its topics and events, and delivers nothing. A batch is one
 	// unit. With an event log (Config.Log), a retry within the log's
 	// duplicate window stores its events once and answers the same IDs:
-	// event i is stored under the key IdempotencyKey + "#" + i. Keys are
-	// the caller's: one that serves several publishers scopes them.
+	// event i is stored under the key IdempotencyKey + "#" + i. A publish
+	// under a key the log recalls (a KeyedAppender) whose topics, or
+	// privacy, differ from the first one's is no retry: it answers the
+	// first publish's IDs and Topics and stores nothing. Keys are the
+	// caller's: one that serves several publishers scopes them.
 	IdempotencyKey string
 	// Retain also keeps the events in their topics' retained state, for
 	// subscribers that come later (see retained.go). A script cannot be

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -82,4 +83,67 @@ func (c *idempotency) forgetOldest() {
 func clonePublished(p Published) Published {
 	p.IDs, p.Topics = slices.Clone(p.IDs), slices.Clone(p.Topics)
 	return p
+}
+
+// KeyedAppender is an optional ability of an EventLog (Config.Log), found
+// by type assertion: it tells a publish under a new IdempotencyKey from
+// one under a key used before, and recalls what the first one stored, so
+// that in a cluster a repeated key answers the first publish's result,
+// its topics included, as a single hub does. Without it, the log's
+// duplicate window still stores each event once, but the answer names
+// the repeated publish's own topics.
+type KeyedAppender interface {
+	// AppendKeyed stores m, the first of events entries of one publish
+	// under key, as Append does under the key key+"#0". When that key was
+	// stored within the engine's duplicate window, it stores nothing and
+	// returns, as first, what the first publish under key stored (first
+	// is nil when the log no longer holds it, or when the key is new).
+	AppendKeyed(ctx context.Context, m LogMessage, key string, events int) (seq uint64, first *FirstPublish, err error)
+}
+
+// FirstPublish is what the first publish under an IdempotencyKey stored,
+// as a KeyedAppender recalls it.
+type FirstPublish struct {
+	// Topics and Private are the first publish's.
+	Topics  []string
+	Private bool
+	// Seqs are the sequences of its events, in order, as far as the log
+	// still holds them: at least the first.
+	Seqs []uint64
+}
+
+// appendFirst stores m, the first of events entries of a publish under
+// key, through the log's KeyedAppender if it has one (first then tells a
+// repeated key), or else as Append does under key+"#0".
+func (h *Hub) appendFirst(ctx context.Context, m LogMessage, key string, events int) (seq uint64, first *FirstPublish, err error) {
+	if ka, ok := h.follow.log.(KeyedAppender); ok {
+		return ka.AppendKeyed(ctx, m, key, events)
+	}
+	seq, err = h.follow.log.Append(ctx, m, key+"#0")
+	return seq, nil, err
+}
+
+// same reports whether the first publish went to topics, as private or
+// not: then a publish under its key is a retry of it, whose remaining
+// events (if the first one failed part of the way) are still to store.
+func (f *FirstPublish) same(topics []string, private bool) bool {
+	return f.Private == private && slices.Equal(f.Topics, topics)
+}
+
+// answerFirst is the answer to a publish under a key that first stored
+// f: its IDs and topics, and the subscribers this node offered its first
+// event to once it applied them.
+func (h *Hub) answerFirst(ctx context.Context, f *FirstPublish) Published {
+	out := Published{Topics: slices.Clone(f.Topics), IDs: make([]string, len(f.Seqs))}
+	for i, seq := range f.Seqs {
+		out.IDs[i] = h.EventID(seq)
+	}
+	if h.awaitApplied(ctx, f.Seqs[len(f.Seqs)-1]) {
+		h.mu.Lock()
+		if o := h.follow.offered[f.Seqs[0]%offers]; o.seq == f.Seqs[0] {
+			out.Subscribers = o.subs
+		}
+		h.mu.Unlock()
+	}
+	return out
 }

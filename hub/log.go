@@ -361,11 +361,23 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 	}
 	var first, last uint64
 	for i, buf := range bufs {
-		key := ""
-		if opts.IdempotencyKey != "" {
-			key = opts.IdempotencyKey + "#" + strconv.Itoa(i)
+		m := LogMessage{Topics: topics, Private: opts.Private, Retain: opts.Retain, Data: buf[h.idPre:]}
+		var seq uint64
+		var err error
+		if opts.IdempotencyKey != "" && i == 0 {
+			var first *FirstPublish
+			seq, first, err = h.appendFirst(ctx, m, opts.IdempotencyKey, len(bufs))
+			if err == nil && first != nil && !first.same(topics, opts.Private) {
+				// Not a retry of that publish: answer it, store nothing.
+				return h.answerFirst(ctx, first), nil
+			}
+		} else {
+			key := ""
+			if opts.IdempotencyKey != "" {
+				key = opts.IdempotencyKey + "#" + strconv.Itoa(i)
+			}
+			seq, err = h.follow.log.Append(ctx, m, key)
 		}
-		seq, err := h.follow.log.Append(ctx, LogMessage{Topics: topics, Private: opts.Private, Retain: opts.Retain, Data: buf[h.idPre:]}, key)
 		if err != nil {
 			if i > 0 {
 				return Published{}, fmt.Errorf("publish event %d of %d (the ones before it are stored; retry with the same idempotency key to store the rest once): %w", i, len(bufs), err)
