@@ -76,6 +76,8 @@ type Log struct {
 	once   sync.Once      // closes nc and srv
 
 	stats counters
+
+	retained retainedBucket // see retainedstore.go
 }
 
 // Open connects to NATS (or starts the embedded server, with JetStream

@@ -1,12 +1,15 @@
 package cluster_test
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubd-dev/hubd/cluster"
+	"github.com/hubd-dev/hubd/hub"
 )
 
 // TestRetainFlagsStored: the retain and clear flags survive the stream,
@@ -55,5 +58,41 @@ func TestRetainFlagsStored(t *testing.T) {
 		if v := m.Header.Get("Hubd-Format"); v != want {
 			t.Errorf("message %d stored as format %q, want %q", seq, v, want)
 		}
+	}
+}
+
+// TestStoreRetainedKeepsTheLatest: the bucket keeps, per topic, the
+// record of the node that applied the most of the log (a slower node's
+// older state does not overwrite it), a record of another epoch always
+// replaces it, a cleared state is kept as a record with no state, and
+// another node opening the same stream loads them all.
+func TestStoreRetainedKeepsTheLatest(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t, t.TempDir(), 0)
+	a, b := open(t, testConfig(srv)), open(t, testConfig(srv))
+	stores := []hub.RetainedRecord{
+		{Topic: "room", Epoch: "e1", Seq: 5, State: []byte(`{"new":1}`)},
+		{Topic: "room", Epoch: "e1", Seq: 3, State: []byte(`{"old":1}`)},
+		{Topic: "odd/topic:@~x", Epoch: "e1", Seq: 2, State: []byte(`{"x":1}`)},
+		{Topic: "odd/topic:@~x", Epoch: "e2", Seq: 1, State: []byte(`{"y":1}`)},
+		{Topic: "cleared", Epoch: "e1", Seq: 4, State: []byte(`{"z":1}`)},
+		{Topic: "cleared", Epoch: "e1", Seq: 6},
+	}
+	for _, rec := range stores {
+		if err := a.StoreRetained(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]string{}
+	err := b.LoadRetained(t.Context(), func(rec hub.RetainedRecord) error {
+		got[rec.Topic] = fmt.Sprintf("%s %d %s", rec.Epoch, rec.Seq, rec.State)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"room": `e1 5 {"new":1}`, "odd/topic:@~x": `e2 1 {"y":1}`, "cleared": "e1 6 "}
+	if !maps.Equal(got, want) {
+		t.Fatalf("loaded %q, want %q", got, want)
 	}
 }

@@ -176,6 +176,9 @@ func (h *Hub) startFollowing(l EventLog) error {
 	start = min(start, st.Last)
 	h.epoch, h.idPre = epoch, idRoom(epoch)
 	h.seq, h.forgotten = start, start // older events are the log's to replay
+	if err := h.loadRetained(l); err != nil {
+		return err
+	}
 
 	f := &follower{log: l, done: make(chan struct{}), caughtUp: make(chan struct{}), target: st.Last}
 	if start >= st.Last {
@@ -401,6 +404,12 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 			out.Subscribers = o.subs
 		}
 		h.mu.Unlock()
+		if ops != nil {
+			h.storeRetained(ctx, topics)
+		}
+	} else if ops != nil {
+		h.cfg.Logger.Warn("hub: retained state not stored: this node has not applied the publish yet; nodes started later get it only while the event log holds its events",
+			keySeq, last)
 	}
 	return out, nil
 }

@@ -38,12 +38,15 @@ import (
 //
 // With an event log, each node derives the state from the entries it
 // applies, so the bounds are checked against the publishing node's state
-// (nodes apply what the log stored without checking again), and the state
-// holds what the log still held when the node started: a node that
+// (nodes apply what the log stored without checking again). A node that
 // starts follows the log from the newest Config.HistorySize entries, and
-// the log's own limits (max age, messages, bytes) may drop older
-// retained events before any node applies them. A topic whose retained
-// events are older than that is not retained on a node started since.
+// the log's own limits (max age, messages, bytes) drop older events; so
+// when the log is also a RetainedStore (see retainedstore.go), the node
+// that publishes a retained event, or clears a topic, stores the topics'
+// state there once it applied it, and a node that starts loads every
+// topic's state from it before following the log. Without one, a topic
+// whose retained events are older than what the log holds is not
+// retained on a node started since.
 
 // Defaults for the retained state's bounds (Config.RetainedTopicBytes,
 // Config.RetainedBytes).
@@ -205,6 +208,11 @@ func noSignals(obj []byte) bool { return len(obj) == 0 || string(obj) == "{}" }
 type retainedState struct {
 	topics map[string]*retainedTopic
 	bytes  int64
+	// loaded: with a RetainedStore, the log sequence up to which each
+	// topic's loaded state includes the log's entries, until the
+	// follower passed loadedMax (see retainedstore.go).
+	loaded    map[string]uint64
+	loadedMax uint64
 }
 
 // retainChange is a prepared change of some topics' state.
@@ -450,7 +458,9 @@ func (h *Hub) ClearRetained(ctx context.Context, topic string) (cleared bool, er
 		if err != nil {
 			return false, fmt.Errorf("clear retained state of %q: %w", topic, err)
 		}
-		h.awaitApplied(ctx, seq)
+		if h.awaitApplied(ctx, seq) {
+			h.storeRetained(ctx, []string{topic})
+		}
 		return cleared, nil
 	}
 	h.mu.Lock()
@@ -516,6 +526,9 @@ func (h *Hub) checkRetainLog(topics []string, private bool, ops []retainOp) erro
 // applyRetainedLocked applies a log entry that clears or updates the
 // retained state of topics.
 func (h *Hub) applyRetainedLocked(topics []string, e LogEntry) {
+	if topics = h.retained.unloaded(topics, e.Seq); len(topics) == 0 {
+		return // the loaded state includes it
+	}
 	if e.ClearRetained {
 		for _, name := range topics {
 			h.retained.clear(name)
@@ -554,14 +567,19 @@ func (h *Hub) addRetainedLocked(sub *Subscription, fresh bool) {
 func (r *retainedState) save() []snapshotRetained {
 	out := make([]snapshotRetained, 0, len(r.topics))
 	for name, t := range r.topics {
-		sr := snapshotRetained{Topic: name, Public: t.public, All: t.all}
-		for _, p := range t.elems {
-			sr.Elements = append(sr.Elements, snapshotPatch{Seq: p.seq, Target: p.target, Mode: p.mode, Private: p.private, Data: p.data})
-		}
-		out = append(out, sr)
+		out = append(out, t.saved(name))
 	}
 	slices.SortFunc(out, func(a, b snapshotRetained) int { return strings.Compare(a.Topic, b.Topic) })
 	return out
+}
+
+// saved returns t, the state of topic name, as a snapshot keeps it.
+func (t *retainedTopic) saved(name string) snapshotRetained {
+	sr := snapshotRetained{Topic: name, Public: t.public, All: t.all}
+	for _, p := range t.elems {
+		sr.Elements = append(sr.Elements, snapshotPatch{Seq: p.seq, Target: p.target, Mode: p.mode, Private: p.private, Data: p.data})
+	}
+	return sr
 }
 
 // load restores a state that checkRetained accepted.

@@ -1,11 +1,94 @@
 package web_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/web"
 )
+
+// limitedNode starts a cluster node, as clusterNode does, on a stream
+// that keeps at most maxMsgs events, and returns its log too.
+func limitedNode(t *testing.T, natsURL string, maxMsgs int64) (*httptest.Server, *cluster.Log) {
+	t.Helper()
+	l, err := cluster.Open(t.Context(), cluster.Config{URLs: natsURL, MaxMsgs: maxMsgs, PublishTimeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // after the hub's shutdown, registered below
+		if err := l.Close(); err != nil {
+			t.Errorf("close log: %v", err)
+		}
+	})
+	h, s := newAPI(t, hub.Config{Log: l}, web.Config{})
+	srv := newTestServer(t, s, h)
+	if err := h.WaitCaughtUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return srv, l
+}
+
+// TestClusterRetainedOutlivesStream: a node started after the stream's
+// limit dropped every event that built a topic's retained state still
+// gets that state, and a node started after another cleared a topic's
+// state does not get it back.
+func TestClusterRetainedOutlivesStream(t *testing.T) {
+	t.Parallel()
+	nats, _ := startNATS(t, t.TempDir(), 0)
+	const keep = 5
+	n1, l := limitedNode(t, nats.ClientURL(), keep)
+
+	mustPost := func(srv *httptest.Server, path, contentType, body string, headers ...string) string {
+		t.Helper()
+		status, res := post(t, srv, path, contentType, body, headers...)
+		if status != http.StatusOK {
+			t.Fatalf("POST %s: %d %s", path, status, res.Error)
+		}
+		return res.ID
+	}
+	mustPost(n1, "/topics/room?retain=true", "application/json", `{"count":1,"who":{"ann":true}}`)
+	mustPost(n1, "/topics/room?retain=true", "text/html", `<p id="status">open</p>`)
+	mustPost(n1, "/topics/room?retain=true", "application/json", `{"count":2}`)
+	last := mustPost(n1, "/topics/gone?retain=true", "application/json", `{"stale":true}`)
+	n2, _ := limitedNode(t, nats.ClientURL(), keep)
+	if status, body := deleteRetained(t, n2, "gone"); status != http.StatusNoContent {
+		t.Fatalf("clear on node 2: %d %s", status, body)
+	}
+	for i := range keep {
+		mustPost(n1, "/topics/other", "text/html", fmt.Sprintf("<p>%d</p>", i))
+	}
+	st, err := l.State(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.First <= seqOf(t, last)+1 { // the clear came right after last
+		t.Fatalf("the stream still holds from %d on; the test needs it to have dropped %s and the clear", st.First, last)
+	}
+
+	n3, _ := limitedNode(t, nats.ClientURL(), keep)
+	c := subscribe(t, n3, "/subscribe?topic=room&topic=gone", "")
+	wantFrame(t, c, "datastar-patch-signals", `signals {"count":2,"who":{"ann":true}}`, "")
+	wantFrame(t, c, "datastar-patch-elements", `elements <p id="status">open</p>`, "")
+	live := publishHTML(t, n1, "room", `<p id="status">live</p>`)
+	for {
+		ev, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Data != "" && ev.ID != live {
+			t.Fatalf("after the state, %+v before the live event", ev)
+		}
+		if ev.ID == live {
+			break
+		}
+	}
+}
 
 // TestClusterIdempotencyKeyAnswersFirst: a repeated Idempotency-Key on
 // another node, to other topics, answers what the first publish did (its
