@@ -75,10 +75,11 @@ func (l *Log) recall(ctx context.Context, key string, seq uint64) (*hub.FirstPub
 	if err != nil {
 		return nil, err
 	}
-	first := &hub.FirstPublish{Topics: m.Topics, Private: m.Private, Seqs: []uint64{seq}}
 	n, _ := strconv.Atoi(raw.Header.Get(eventsHeader))
+	n = min(max(n, 1), maxRecall)
+	first := &hub.FirstPublish{Topics: m.Topics, Private: m.Private, Events: n, Seqs: []uint64{seq}}
 	prev := seq
-	for i := 1; i < min(n, maxRecall); i++ {
+	for i := 1; i < n; i++ {
 		next, err := l.findKeyed(ctx, raw.Subject, key+"#"+strconv.Itoa(i), prev)
 		if err != nil {
 			return nil, err

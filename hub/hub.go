@@ -330,11 +330,12 @@ type PublishOptions struct {
 	// whatever its topics and events, and delivers nothing. A batch is one
 	// unit. With an event log (Config.Log), a retry within the log's
 	// duplicate window stores its events once and answers the same IDs:
-	// event i is stored under the key IdempotencyKey + "#" + i. A publish
-	// under a key the log recalls (a KeyedAppender) whose topics, or
-	// privacy, differ from the first one's is no retry: it answers the
-	// first publish's IDs and Topics and stores nothing. Keys are the
-	// caller's: one that serves several publishers scopes them.
+	// event i is stored under the key IdempotencyKey + "#" + i. When the
+	// log recalls keys (a KeyedAppender), a publish under a used key
+	// answers the first publish's IDs and Topics and stores nothing, as on
+	// a single node, unless the first one failed part of the way and this
+	// one has its topics: it then stores the rest. Keys are the caller's:
+	// one that serves several publishers scopes them.
 	IdempotencyKey string
 	// Retain also keeps the events in their topics' retained state, for
 	// subscribers that come later (see retained.go). A script cannot be

@@ -107,9 +107,12 @@ type FirstPublish struct {
 	// Topics and Private are the first publish's.
 	Topics  []string
 	Private bool
-	// Seqs are the sequences of its events, in order, as far as the log
-	// still holds them: at least the first.
-	Seqs []uint64
+	// Events is how many events it had; Seqs the sequences of those the
+	// log stored and still holds, in order (at least the first). Fewer
+	// Seqs than Events: it failed part of the way, and a retry stores
+	// the rest.
+	Events int
+	Seqs   []uint64
 }
 
 // appendFirst stores m, the first of events entries of a publish under
@@ -123,11 +126,11 @@ func (h *Hub) appendFirst(ctx context.Context, m LogMessage, key string, events 
 	return seq, nil, err
 }
 
-// same reports whether the first publish went to topics, as private or
-// not: then a publish under its key is a retry of it, whose remaining
-// events (if the first one failed part of the way) are still to store.
-func (f *FirstPublish) same(topics []string, private bool) bool {
-	return f.Private == private && slices.Equal(f.Topics, topics)
+// retry reports whether a publish to topics, as private or not, under
+// the key of f completes f: f went to the same topics, alike, and failed
+// part of the way. Otherwise the publish answers f and stores nothing.
+func (f *FirstPublish) retry(topics []string, private bool) bool {
+	return len(f.Seqs) < f.Events && f.Private == private && slices.Equal(f.Topics, topics)
 }
 
 // answerFirst is the answer to a publish under a key that first stored

@@ -370,8 +370,9 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 		if opts.IdempotencyKey != "" && i == 0 {
 			var first *FirstPublish
 			seq, first, err = h.appendFirst(ctx, m, opts.IdempotencyKey, len(bufs))
-			if err == nil && first != nil && !first.same(topics, opts.Private) {
-				// Not a retry of that publish: answer it, store nothing.
+			if err == nil && first != nil && !first.retry(topics, opts.Private) {
+				// The key's publish is whole, or this is not it: answer
+				// it, store nothing.
 				return h.answerFirst(ctx, first), nil
 			}
 		} else {

@@ -112,6 +112,11 @@ func TestClusterIdempotencyKeyAnswersFirst(t *testing.T) {
 	if len(b1.IDs) != 2 || !slices.Equal(b2.IDs, b1.IDs) || !slices.Equal(b2.Topics, []string{"a"}) {
 		t.Errorf("batch B again, to b: ids %v topics %v; want the first's %v [a]", b2.IDs, b2.Topics, b1.IDs)
 	}
+	// One event under the batch's key, to its topic: the batch's answer.
+	_, b3 := post(t, n2, "/topics/a", "text/html", "<p>one</p>", "Idempotency-Key", "B")
+	if !slices.Equal(b3.IDs, b1.IDs) {
+		t.Errorf("one event under the batch's key: ids %v, want the batch's %v", b3.IDs, b1.IDs)
+	}
 
 	// Nothing went to b: the first event its subscriber gets is this one.
 	marker := publishHTML(t, n1, "b", "<p>marker</p>")
