@@ -88,8 +88,9 @@ func decodeRecord(topic string, value []byte) (hub.RetainedRecord, error) {
 }
 
 // LoadRetained calls fn with every topic's record in the bucket. It reads
-// them one by one with direct gets, needing no consumer (and so no
-// permission to create one). A record it cannot read is an error.
+// them one by one with single-message gets, needing no consumer (and so
+// no permission to create one), each bounded by Config.PublishTimeout
+// within ctx. A record it cannot read is an error.
 func (l *Log) LoadRetained(ctx context.Context, fn func(hub.RetainedRecord) error) error {
 	if l.ctx.Err() != nil {
 		return ErrClosed
@@ -104,7 +105,9 @@ func (l *Log) LoadRetained(ctx context.Context, fn func(hub.RetainedRecord) erro
 	}
 	prefix := "$KV." + name + "."
 	for seq := uint64(1); ; {
-		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(prefix+">"))
+		gctx, cancel := context.WithTimeout(ctx, l.cfg.PublishTimeout)
+		raw, err := s.GetMsg(gctx, seq, jetstream.WithGetMsgSubject(prefix+">"))
+		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // RetainedStore is an optional ability of an EventLog (Config.Log), found
@@ -45,8 +46,10 @@ func (h *Hub) loadRetained(l EventLog) error {
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
-	defer cancel()
+	// No deadline of its own: the store bounds each of its requests, and
+	// the time grows with the number of topics.
+	ctx := context.Background()
+	began := time.Now()
 	var saved []snapshotRetained
 	at := make(map[string]uint64)
 	err := rs.LoadRetained(ctx, func(rec RetainedRecord) error {
@@ -78,11 +81,16 @@ func (h *Hub) loadRetained(l EventLog) error {
 	}
 	h.retained.load(saved)
 	h.retained.setLoaded(at)
+	h.cfg.Logger.Info("hub: retained state loaded", keyTopics, len(saved), keyTook, time.Since(began))
 	return nil
 }
 
-// keyTopic names the topic a log line is about.
-const keyTopic = "topic"
+// Log keys of the retained store's lines.
+const (
+	keyTopic  = "topic"  // the topic a line is about
+	keyTopics = "topics" // how many topics
+	keyTook   = "took"   // how long it took
+)
 
 // storeRetained stores the retained state of topics, as this node holds
 // it now, in the log's RetainedStore if it has one. Call it once this
