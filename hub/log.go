@@ -368,12 +368,12 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 		var seq uint64
 		var err error
 		if opts.IdempotencyKey != "" && i == 0 {
-			var first *FirstPublish
-			seq, first, err = h.appendFirst(ctx, m, opts.IdempotencyKey, len(bufs))
-			if err == nil && first != nil && !first.retry(topics, opts.Private) {
+			var prior *FirstPublish
+			seq, prior, err = h.appendFirst(ctx, m, opts.IdempotencyKey, len(bufs))
+			if err == nil && prior != nil && !prior.retry(topics, opts.Private) {
 				// The key's publish is whole, or this is not it: answer
 				// it, store nothing.
-				return h.answerFirst(ctx, first), nil
+				return h.answerFirst(ctx, prior), nil
 			}
 		} else {
 			key := ""
