@@ -57,7 +57,8 @@ func (c Config) presenceSubject() string { return c.SubjectPrefix + "-presence" 
 // peer is what a node last said and when it was heard.
 type peer struct {
 	counts map[string]int // its last complete round
-	seen   time.Time
+	seen   time.Time      // when that round completed
+	heard  time.Time      // when any message of it last arrived
 	// The round being put together from its parts.
 	round   uint64
 	partial map[string]int
@@ -65,11 +66,14 @@ type peer struct {
 }
 
 // take adds a message from the peer at now, and reports whether that
-// completed a round (p.counts then changed).
+// completed a round (p.counts then changed). Only a complete round
+// renews the peer's counts (seen): the counts of one whose rounds never
+// arrive whole (their parts are lost) stop counting after PresenceTTL
+// instead of standing for ever.
 func (p *peer) take(m presenceMsg, now time.Time) bool {
-	p.seen = now
+	p.heard = now
 	if m.Parts <= 1 {
-		p.counts, p.partial, p.got = m.Counts, nil, nil
+		p.counts, p.partial, p.got, p.seen = m.Counts, nil, nil, now
 		return true
 	}
 	if m.Part < 0 || m.Part >= m.Parts {
@@ -90,7 +94,7 @@ func (p *peer) take(m presenceMsg, now time.Time) bool {
 			return false
 		}
 	}
-	p.counts, p.partial, p.got = p.partial, nil, nil
+	p.counts, p.partial, p.got, p.seen = p.partial, nil, nil, now
 	return true
 }
 
@@ -125,7 +129,9 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 	if err := l.enter(); err != nil {
 		return nil, err
 	}
-	msgs := make(chan *nats.Msg, 256) // a message dropped when full is sent again a second later
+	// A message dropped when the channel is full is sent again a second
+	// later; 1024 holds whole rounds of several nodes of many topics.
+	msgs := make(chan *nats.Msg, 1024)
 	sub, err := l.nc.ChanSubscribe(l.cfg.presenceSubject(), msgs)
 	if err == nil {
 		// Have the server know the subscription before returning, so
@@ -193,9 +199,12 @@ func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit 
 	update := func(now time.Time) {
 		next := make(map[string]int)
 		for id, p := range peers {
-			if now.Sub(p.seen) > PresenceTTL {
+			if now.Sub(p.heard) > PresenceTTL {
 				delete(peers, id)
 				continue
+			}
+			if now.Sub(p.seen) > PresenceTTL {
+				continue // no complete round lately: its counts are stale
 			}
 			for topic, n := range p.counts {
 				next[topic] += n

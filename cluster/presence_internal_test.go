@@ -36,10 +36,14 @@ func TestPeerTakesWholeRounds(t *testing.T) {
 	if !p.take(presenceMsg{Counts: map[string]int{"old": 1}}, now) || p.counts["old"] != 1 {
 		t.Fatalf("a message without parts: counts %v", p.counts)
 	}
+	later := now.Add(time.Second)
 	for i := range parts { // round 1 loses its last part
-		if i < len(parts)-1 && p.take(msg(1, i), now) {
+		if i < len(parts)-1 && p.take(msg(1, i), later) {
 			t.Fatalf("round 1 taken after part %d of %d", i, len(parts))
 		}
+	}
+	if !p.seen.Equal(now) {
+		t.Fatal("parts of an incomplete round count as hearing from the peer")
 	}
 	for i := range parts { // round 2 arrives whole, part 0 twice
 		done := p.take(msg(2, i), now)
@@ -53,7 +57,7 @@ func TestPeerTakesWholeRounds(t *testing.T) {
 			t.Fatalf("while round 2 is incomplete, counts %d topics, want the previous round", len(p.counts))
 		}
 	}
-	if !maps.Equal(p.counts, counts) {
+	if !maps.Equal(p.counts, counts) || !p.seen.Equal(now) {
 		t.Fatalf("after round 2: %d topics, want %d", len(p.counts), len(counts))
 	}
 }
