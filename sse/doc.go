@@ -49,7 +49,9 @@
 // # Signals
 //
 // ReadSignals decodes the signals of a request: from the "datastar" query
-// parameter of a GET, from the JSON body otherwise, within a size limit.
+// parameter of a GET, DELETE or HEAD request, from the JSON body otherwise,
+// within a size limit. Read them before NewSSE starts the response, which
+// closes the body.
 //
 // # Compression
 //
