@@ -69,8 +69,8 @@ func WithBuffering(size int) Option {
 // context: it then ends only by Close or a failed write, and a send after
 // the request ended fails only when its write does. For servers that end
 // their streams themselves and hold very many at once (hubd's own
-// subscribers): watching costs about half a KiB per stream. Context still
-// ends with the request.
+// subscribers): watching costs about half a KiB per stream. The stream's
+// Context then ends with the stream only.
 func WithoutContextWatch() Option {
 	return func(c *config) { c.unwatched = true }
 }
@@ -225,14 +225,18 @@ func unwatched() bool { return false }
 func (s *Stream) Encoding() Encoding { return s.encoding }
 
 // Context returns a context that ends when the stream ends (by Close, by a
-// failed write, or with the request's context), so that work done for the
-// stream stops with it. Its cause (context.Cause) is what Err returns. It
-// carries the request context's values.
+// failed write, or with the request's context unless WithoutContextWatch),
+// so that work done for the stream stops with it: its Done is closed
+// exactly when Closed turns true, and its cause (context.Cause) is what
+// Err returns. It carries the request context's values.
 func (s *Stream) Context() context.Context {
 	s.state.Lock()
 	defer s.state.Unlock()
 	if s.ctx == nil { // made on first use: most streams never ask
-		s.ctx, s.cancel = context.WithCancelCause(s.parent)
+		// Not derived from the request's cancellation: Done closes exactly
+		// when Closed turns true (the watch ends the stream with the
+		// request).
+		s.ctx, s.cancel = context.WithCancelCause(context.WithoutCancel(s.parent))
 		if s.ended {
 			s.cancel(s.errLocked())
 		}

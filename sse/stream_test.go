@@ -362,7 +362,7 @@ func TestLifecycle(t *testing.T) {
 				return
 			}
 			s.PatchElements(`<p id="a">a</p>`)
-			<-s.Context().Done()
+			<-r.Context().Done() // the stream's own context ends only with the stream here
 			if len(causes) != 0 {
 				t.Error("OnClose ran when the request ended, with the watch off")
 			}
