@@ -67,7 +67,6 @@ func TestPanickingUserCodeDoesNotLockTheStream(t *testing.T) {
 				}
 				handlerDone <- s.Close()
 			}))
-			defer srv.Close()
 			got := make(chan []byte, 1)
 			go func() {
 				resp, err := http.Get(srv.URL)
@@ -81,10 +80,12 @@ func TestPanickingUserCodeDoesNotLockTheStream(t *testing.T) {
 			}()
 			select {
 			case err := <-handlerDone:
+				defer srv.Close()
 				if err != nil {
 					t.Fatal(err)
 				}
 			case <-time.After(10 * time.Second):
+				// The handler is stuck for good; closing the server would wait for it.
 				srv.Listener.Close()
 				t.Fatal("the stream stayed locked after the panic: the next send never returned")
 			}
