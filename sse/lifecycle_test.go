@@ -294,23 +294,15 @@ func TestOnErrorDecidesOnRefusedEvents(t *testing.T) {
 		t.Run(fmt.Sprint("close ", closeIt), func(t *testing.T) {
 			t.Parallel()
 			errs := make(chan error, 2)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s, err := sse.NewSSE(w, r, sse.OnError(func(s *sse.Stream, err error) bool {
-					errs <- fmt.Errorf("stream open %v: %w", !s.Closed(), err)
-					return closeIt
-				}))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer s.Close()
+			body := streamBody(t, func(s *sse.Stream) {
 				if err := s.Send(sse.PatchElements{Elements: "<p>x</p>", Mode: "sideways"}); !errors.Is(err, sse.ErrInvalidOption) {
 					t.Errorf("invalid event: %v", err)
 				}
 				s.PatchElements(`<p id="next">next</p>`)
+			}, sse.OnError(func(s *sse.Stream, err error) bool {
+				errs <- fmt.Errorf("stream open %v: %w", !s.Closed(), err)
+				return closeIt
 			}))
-			defer srv.Close()
-			body := string(getAll(t, srv.URL))
 			err := <-errs
 			if !errors.Is(err, sse.ErrInvalidOption) || !strings.HasPrefix(err.Error(), "stream open true: ") {
 				t.Fatalf("OnError got %v", err)

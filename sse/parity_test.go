@@ -20,19 +20,11 @@ import (
 func TestStreamPatchSignals(t *testing.T) {
 	t.Parallel()
 	errs := make(chan error, 3)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := sse.NewSSE(w, r)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer s.Close()
+	body := streamBody(t, func(s *sse.Stream) {
 		errs <- s.PatchSignals([]byte(`{"raw":1}`))
 		errs <- s.MarshalAndPatchSignals(map[string]int{"marshalled": 2})
 		errs <- s.PatchSignals([]byte(`[1]`))
-	}))
-	defer srv.Close()
-	body := string(getAll(t, srv.URL))
+	})
 	if err := <-errs; err != nil {
 		t.Fatalf("raw JSON: %v", err)
 	}
@@ -180,20 +172,30 @@ func fmtErr(err error) string {
 // TestStreamPatchElementsSeqAndf sends through the stream's helpers.
 func TestStreamPatchElementsSeqAndf(t *testing.T) {
 	t.Parallel()
+	body := streamBody(t, func(s *sse.Stream) {
+		s.PatchElementsSeq(`<p id="a">a</p>`, `<p id="b">b</p>`)
+		s.PatchElementsf(`<p id="n">%d</p>`, 5)
+	})
+	want := "event: datastar-patch-elements\ndata: elements <p id=\"a\">a</p>\ndata: elements <p id=\"b\">b</p>\n\n" +
+		"event: datastar-patch-elements\ndata: elements <p id=\"n\">5</p>\n\n"
+	if body != want {
+		t.Fatalf("body %q, want %q", body, want)
+	}
+}
+
+// streamBody serves one stream with opts whose handler calls send, then
+// closes it, and returns all that the client read.
+func streamBody(t *testing.T, send func(s *sse.Stream), opts ...sse.Option) string {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := sse.NewSSE(w, r)
+		s, err := sse.NewSSE(w, r, opts...)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer s.Close()
-		s.PatchElementsSeq(`<p id="a">a</p>`, `<p id="b">b</p>`)
-		s.PatchElementsf(`<p id="n">%d</p>`, 5)
+		send(s)
 	}))
 	defer srv.Close()
-	want := "event: datastar-patch-elements\ndata: elements <p id=\"a\">a</p>\ndata: elements <p id=\"b\">b</p>\n\n" +
-		"event: datastar-patch-elements\ndata: elements <p id=\"n\">5</p>\n\n"
-	if got := string(getAll(t, srv.URL)); got != want {
-		t.Fatalf("body %q, want %q", got, want)
-	}
+	return string(getAll(t, srv.URL))
 }

@@ -338,20 +338,13 @@ func TestBufferedProfile(t *testing.T) {
 // is flushed.
 func TestFlushOnUnbufferedStream(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := sse.NewSSE(w, r)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer s.Close()
+	got := streamBody(t, func(s *sse.Stream) {
 		if err := s.Flush(); err != nil {
 			t.Error(err)
 		}
 		s.PatchElements(`<p id="a">a</p>`)
-	}))
-	defer srv.Close()
-	if got := string(getAll(t, srv.URL)); got != "event: datastar-patch-elements\ndata: elements <p id=\"a\">a</p>\n\n" {
+	})
+	if got != "event: datastar-patch-elements\ndata: elements <p id=\"a\">a</p>\n\n" {
 		t.Fatalf("body %q", got)
 	}
 }
