@@ -203,18 +203,26 @@ func NewSSE(w http.ResponseWriter, r *http.Request, opts ...Option) (*Stream, er
 			}
 		})
 	}
-	if s.cfg.onOpen != nil {
-		s.cfg.onOpen(s)
-	}
-	s.state.Lock()
-	s.opening = false
-	ended := s.ended
-	s.state.Unlock()
-	if ended { // the stream ended while OnOpen ran; OnClose waited for it
+	if s.open() { // the stream ended while OnOpen ran; OnClose waited for it
 		s.runOnClose()
 		return nil, s.Err()
 	}
 	return s, nil
+}
+
+// open runs OnOpen, then lets OnClose run (even if OnOpen panics), and
+// reports whether the stream ended meanwhile.
+func (s *Stream) open() (ended bool) {
+	defer func() {
+		s.state.Lock()
+		s.opening = false
+		ended = s.ended
+		s.state.Unlock()
+	}()
+	if s.cfg.onOpen != nil {
+		s.cfg.onOpen(s)
+	}
+	return false
 }
 
 // unwatched stands in for the stop function of a context watch that was
