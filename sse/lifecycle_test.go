@@ -313,3 +313,52 @@ func TestOnErrorDecidesOnRefusedEvents(t *testing.T) {
 		})
 	}
 }
+
+// panicCoder is a Coder whose compressors panic on their first write, as
+// a custom write profile's code may.
+type panicCoder struct{}
+
+func (panicCoder) Encoding() sse.Encoding { return "x-panic" }
+
+func (panicCoder) NewCompressor(io.Writer) (sse.Compressor, error) { return panicCompressor{}, nil }
+
+type panicCompressor struct{}
+
+func (panicCompressor) Write([]byte) (int, error) { panic("compressor panicked") }
+func (panicCompressor) Flush() error              { return nil }
+func (panicCompressor) Close() error              { return nil }
+
+// TestPanickingCompressorEndsTheStream: a Compressor runs under the
+// stream's lock; when it panics, the lock is released and the stream ends,
+// since what reached the connection is unknown: later sends and Close
+// return at once, and OnClose runs.
+func TestPanickingCompressorEndsTheStream(t *testing.T) {
+	t.Parallel()
+	res := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		closed := make(chan error, 1)
+		s, err := sse.NewSSE(w, r, sse.WithCoders(panicCoder{}), sse.OnClose(func(_ *sse.Stream, err error) { closed <- err }))
+		if err != nil {
+			res <- err.Error()
+			return
+		}
+		func() {
+			defer func() { recover() }()
+			s.PatchElements(`<p id="a">a</p>`)
+		}()
+		sendErr := s.PatchElements(`<p id="b">b</p>`)
+		res <- fmt.Sprintf("send: %v; Close: %v; OnClose: %v", sendErr, s.Close(), <-closed)
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept-Encoding", "x-panic")
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if got, want := <-res, "send: sse: stream closed: sse: write panicked; Close: <nil>; OnClose: sse: write panicked"; got != want {
+		t.Fatalf("%s\nwant %s", got, want)
+	}
+}
