@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -174,6 +175,13 @@ type PatchSignals struct {
 	OnlyIfMissing bool
 	ID            string
 	Retry         time.Duration
+	// JSObject lets Signals be a JavaScript object literal instead of
+	// JSON, such as {count: 1, 'user-name': "x"}: the Datastar client
+	// (1.0.2) tries JSON first and then evaluates the text as JavaScript.
+	// Only its braces are checked; the client runs whatever is inside, so
+	// never build it from untrusted input. Off by default: signals must
+	// then be JSON, which cannot run code.
+	JSObject bool
 }
 
 // MarshalSignals returns a PatchSignals event carrying v marshalled as
@@ -219,11 +227,15 @@ func RemoveSignals(paths ...string) (PatchSignals, error) {
 }
 
 // Event validates p and returns it as a datastar-patch-signals event.
-// Signals must be a JSON object.
+// Signals must be a JSON object, or with JSObject a JavaScript object
+// literal.
 func (p PatchSignals) Event() (Event, error) {
-	trimmed := bytes.TrimLeft(p.Signals, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(p.Signals) {
-		return Event{}, optionErr("signals", "%.64q are not a JSON object", p.Signals)
+	trimmed := bytes.TrimSpace(p.Signals)
+	switch {
+	case p.JSObject && (len(trimmed) < 2 || trimmed[0] != '{' || trimmed[len(trimmed)-1] != '}'):
+		return Event{}, optionErr("signals", "%.64q are not a JavaScript object literal in braces", p.Signals)
+	case !p.JSObject && (len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(p.Signals)):
+		return Event{}, optionErr("signals", "%.64q are not a JSON object (JSObject allows a JavaScript object literal)", p.Signals)
 	}
 	fields := make([]Field, 0, 2)
 	if p.OnlyIfMissing {
@@ -347,6 +359,58 @@ func ReplaceURL(url string) ExecuteScript {
 	return ExecuteScript{Script: "window.history.replaceState({}, \"\", " + jsString(url) + ")"}
 }
 
+// ReplaceURLQuery returns the ReplaceURL script for u with its query
+// replaced by values (sorted by key, as url.Values.Encode writes them):
+// to keep the address bar in step with a filter or a page number. u is not
+// changed. Pass the page's URL; a request's r.URL is the URL of the action,
+// which is the page's only when the action posts to the page's own path.
+// (datastar-go's ReplaceURLQuerystring.)
+func ReplaceURLQuery(u *url.URL, values url.Values) ExecuteScript {
+	v := *u
+	v.RawQuery = values.Encode()
+	return ReplaceURL(v.String())
+}
+
+// Prefetch returns a script that asks the browser to prefetch urls, as a
+// speculation rules list (<script type="speculationrules">; browsers
+// without the Speculation Rules API ignore it). The script stays in the
+// page, where the rules live.
+func Prefetch(urls ...string) ExecuteScript {
+	if urls == nil {
+		urls = []string{}
+	}
+	type source struct {
+		Source string   `json:"source"`
+		URLs   []string `json:"urls"`
+	}
+	rules, _ := json.Marshal(map[string][]source{"prefetch": {{"list", urls}}}) // strings always marshal; <, > and & are escaped
+	return ExecuteScript{Script: string(rules), Attributes: []Attr{{"type", "speculationrules"}}, KeepScript: true}
+}
+
+// ConsoleLogf is ConsoleLog of fmt.Sprintf(format, args...).
+func ConsoleLogf(format string, args ...any) ExecuteScript {
+	return ConsoleLog(fmt.Sprintf(format, args...))
+}
+
+// Redirectf is Redirect of fmt.Sprintf(format, args...).
+func Redirectf(format string, args ...any) ExecuteScript {
+	return Redirect(fmt.Sprintf(format, args...))
+}
+
+// RemoveElementsf is RemoveElements of fmt.Sprintf(format, args...).
+func RemoveElementsf(format string, args ...any) PatchElements {
+	return RemoveElements(fmt.Sprintf(format, args...))
+}
+
+// PatchElementsSeq returns p carrying elements, each starting on its own
+// elements line (the Clojure SDK's patch-elements-seq!): for a list
+// rendered item by item, without joining it first. p's other options
+// apply to all of them.
+func PatchElementsSeq(p PatchElements, elements ...string) PatchElements {
+	p.Elements = strings.Join(elements, "\n")
+	return p
+}
+
 // DispatchEvent describes a DOM CustomEvent to dispatch in the page.
 type DispatchEvent struct {
 	Name string
@@ -357,6 +421,8 @@ type DispatchEvent struct {
 	Bubbles    bool
 	Cancelable bool
 	Composed   bool
+	ID         string        // the SSE event's ID, as on every event
+	Retry      time.Duration // the SSE event's retry field, as on every event
 }
 
 // Script returns the ExecuteScript that dispatches d.
@@ -376,7 +442,7 @@ func (d DispatchEvent) Script() (ExecuteScript, error) {
 		script = fmt.Sprintf("for (const el of document.querySelectorAll(%s)) el.dispatchEvent(new CustomEvent(%s, %s))",
 			jsString(d.Selector), jsString(d.Name), init)
 	}
-	return ExecuteScript{Script: script}, nil
+	return ExecuteScript{Script: script, ID: d.ID, Retry: d.Retry}, nil
 }
 
 // Event returns the datastar-patch-elements event that dispatches d.
@@ -402,8 +468,11 @@ func AttrsFromMap(m map[string]string) []Attr {
 // DatastarVersion is the Datastar client release this package is tested
 // against: the browser tests run exactly this release's official bundle.
 // DatastarCDN is the URL of that bundle, so pages that load the client
-// from it run the tested release.
+// from it run the tested release. DatastarCDNMap is the URL of that
+// bundle's source map (the Clojure SDK's CDN-map-url), for debugging the
+// client in the browser's tools.
 const (
 	DatastarVersion = "1.0.2"
 	DatastarCDN     = "https://cdn.jsdelivr.net/gh/starfederation/datastar@" + DatastarVersion + "/bundles/datastar.js"
+	DatastarCDNMap  = DatastarCDN + ".map"
 )

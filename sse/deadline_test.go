@@ -225,7 +225,7 @@ func TestWriteTimeoutBoundsStuckWrites(t *testing.T) {
 				onError, onClose := make(chan error, 1), make(chan error, 1)
 				client, url := servePipe(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					s, err := sse.NewSSE(w, r, sse.WithWriteTimeout(timeout),
-						sse.OnError(func(err error) { onError <- err }), sse.OnClose(func(err error) { onClose <- err }))
+						sse.OnError(func(_ *sse.Stream, err error) bool { onError <- err; return false }), sse.OnClose(func(_ *sse.Stream, err error) { onClose <- err }))
 					if err != nil {
 						failed <- failure{err: err}
 						return

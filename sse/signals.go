@@ -22,10 +22,12 @@ func IsDatastarRequest(r *http.Request) bool {
 }
 
 // ReadSignals decodes the page's signals sent with r into v, as
-// encoding/json does: from the "datastar" query parameter of a GET or
-// DELETE request, from the JSON body otherwise. A request that carries no
-// signals leaves v untouched and returns nil. The payload may be at most
-// DefaultMaxSignalsSize bytes.
+// encoding/json does: from the "datastar" query parameter of a GET,
+// DELETE or HEAD request (as the Datastar client sends them), from the
+// JSON body otherwise. A request that carries no signals leaves v
+// untouched and returns nil. The payload may be at most
+// DefaultMaxSignalsSize bytes. Call it before NewSSE: once the response
+// has started, net/http closes the body, and the error says so.
 func ReadSignals(r *http.Request, v any) error {
 	return ReadSignalsLimit(r, v, DefaultMaxSignalsSize)
 }
@@ -45,6 +47,9 @@ func ReadSignalsLimit(r *http.Request, v any, maxBytes int64) error {
 			return nil
 		}
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+		if errors.Is(err, http.ErrBodyReadAfterClose) {
+			return fmt.Errorf("sse: read signals body: the body is closed; read the signals before NewSSE starts the response: %w", err)
+		}
 		if err != nil {
 			return fmt.Errorf("sse: read signals body: %w", err)
 		}

@@ -31,6 +31,7 @@ func TestReadSignals(t *testing.T) {
 	}{
 		{"get", get(`{"name":"Ada","count":2}`), signals{"Ada", 2}, ""},
 		{"delete uses the query", httptest.NewRequest(http.MethodDelete, "/?datastar=%7B%22count%22%3A3%7D", nil), signals{"keep", 3}, ""},
+		{"head uses the query", httptest.NewRequest(http.MethodHead, "/?datastar=%7B%22count%22%3A4%7D", nil), signals{"keep", 4}, ""},
 		{"post", body(http.MethodPost, `{"name":"Bo"}`), signals{"Bo", 0}, ""},
 		{"put", body(http.MethodPut, `{"count":7}`), signals{"keep", 7}, ""},
 		{"patch", body(http.MethodPatch, `{"count":8}`), signals{"keep", 8}, ""},
@@ -81,5 +82,34 @@ func TestIsDatastarRequest(t *testing.T) {
 	r.Header.Set("Datastar-Request", "true")
 	if !sse.IsDatastarRequest(r) {
 		t.Error("Datastar request not recognised")
+	}
+}
+
+// TestReadSignalsAfterNewSSE: reading a POST's signals after NewSSE has
+// started the response fails, as net/http has closed the body; the error
+// must say what to do instead of net/http's bare "invalid Read on closed
+// Body".
+func TestReadSignalsAfterNewSSE(t *testing.T) {
+	t.Parallel()
+	got := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := sse.NewSSE(w, r)
+		if err != nil {
+			got <- err
+			return
+		}
+		defer s.Close()
+		var v map[string]any
+		got <- sse.ReadSignals(r, &v)
+	}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	err = <-got
+	if !errors.Is(err, http.ErrBodyReadAfterClose) || !strings.Contains(err.Error(), "read the signals before NewSSE") {
+		t.Fatalf("ReadSignals after NewSSE: %v, want an error saying to read the signals first", err)
 	}
 }

@@ -294,7 +294,7 @@ func TestLifecycle(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, err := sse.NewSSE(w, r,
 				sse.OnOpen(func(s *sse.Stream) { opens.Add(1); s.PatchElements(`<p id="hello">hi</p>`) }),
-				sse.OnClose(func(err error) { closes.Add(1); causes <- err }))
+				sse.OnClose(func(_ *sse.Stream, err error) { closes.Add(1); causes <- err }))
 			if err != nil {
 				t.Error(err)
 				return
@@ -326,7 +326,7 @@ func TestLifecycle(t *testing.T) {
 		causes := make(chan error, 2)
 		sendErr := make(chan error, 1)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, err := sse.NewSSE(w, r, sse.OnClose(func(err error) { causes <- err }))
+			s, err := sse.NewSSE(w, r, sse.OnClose(func(_ *sse.Stream, err error) { causes <- err }))
 			if err != nil {
 				t.Error(err)
 				return
@@ -356,13 +356,13 @@ func TestLifecycle(t *testing.T) {
 		// the stream: only Close does, with a nil cause.
 		causes := make(chan error, 2)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, err := sse.NewSSE(w, r, sse.WithoutContextWatch(), sse.OnClose(func(err error) { causes <- err }))
+			s, err := sse.NewSSE(w, r, sse.WithoutContextWatch(), sse.OnClose(func(_ *sse.Stream, err error) { causes <- err }))
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			s.PatchElements(`<p id="a">a</p>`)
-			<-s.Context().Done()
+			<-r.Context().Done() // the stream's own context ends only with the stream here
 			if len(causes) != 0 {
 				t.Error("OnClose ran when the request ended, with the watch off")
 			}
@@ -420,7 +420,7 @@ func TestWriteDeadline(t *testing.T) {
 	done := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := sse.NewSSE(w, r, sse.WithWriteTimeout(200*time.Millisecond),
-			sse.OnError(func(err error) { errs <- err }), sse.OnClose(func(err error) { closed <- err }))
+			sse.OnError(func(_ *sse.Stream, err error) bool { errs <- err; return false }), sse.OnClose(func(_ *sse.Stream, err error) { closed <- err }))
 		if err != nil {
 			done <- err
 			return
@@ -553,8 +553,8 @@ func TestCallbacksMayUseStream(t *testing.T) {
 			calls = append(calls, fmt.Sprintf("%s(%v): Close %v, Send ErrClosed %v", name, cause != nil, closeErr, errors.Is(sendErr, sse.ErrClosed)))
 		}
 		s, err := sse.NewSSE(w, r, sse.WithoutContextWatch(),
-			sse.OnError(func(err error) { use("OnError", err) }),
-			sse.OnClose(func(err error) { use("OnClose", err) }))
+			sse.OnError(func(_ *sse.Stream, err error) bool { use("OnError", err); return false }),
+			sse.OnClose(func(_ *sse.Stream, err error) { use("OnClose", err) }))
 		if err != nil {
 			done <- result{sendErr: err}
 			return

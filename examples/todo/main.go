@@ -198,6 +198,13 @@ func (a *app) page(w http.ResponseWriter, r *http.Request) {
 // updates holds one tab's stream open: it writes the list at once, then
 // every change, until the tab goes, a write fails or the server shuts
 // down.
+//
+// The stream is not buffered (sse.WithBuffering): buffering pays when many
+// small updates can share one write, but here each update is the whole
+// list, one Send of two events that is one write already, and a newer view
+// replaces one the tab has not taken (offer), so there is never a second
+// update to share the write with; the tab should see each change at once,
+// which a buffer would only delay until a Flush after every Send.
 func (a *app) updates(w http.ResponseWriter, r *http.Request) {
 	stream, err := sse.NewSSE(w, r, sse.WithWriteTimeout(writeTimeout))
 	if err != nil {
