@@ -692,6 +692,7 @@ type subscribeConfig struct {
 	presence bool                    // see WithPresence
 	sel      Selector                // see WithSelector
 	opaque   bool                    // see WithOpaqueTopics
+	noMissed bool                    // see WithoutMissedSignal
 }
 
 // WithPrivate grants the subscription the private events of each of its
@@ -855,7 +856,7 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 			sub.Replay = h.replayLocked(logged.frames, topics, sub.Private, last)
 		}
 		h.stats.replayed.Add(uint64(len(sub.Replay)))
-		if sub.Missed {
+		if sub.Missed && !c.noMissed {
 			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
 		}
 	}

@@ -78,6 +78,12 @@ func WithOpaqueTopics() SubscribeOption {
 	return func(c *subscribeConfig) { c.opaque = true }
 }
 
+// WithoutMissedSignal leaves the MissedSignal frame out of the replay, for
+// clients that are not Datastar pages; Subscription.Missed still tells.
+func WithoutMissedSignal() SubscribeOption {
+	return func(c *subscribeConfig) { c.noMissed = true }
+}
+
 // selectLocked lists a new subscription with a selector where offers find
 // it.
 func (h *Hub) selectLocked(sub *Subscription) {
