@@ -202,6 +202,10 @@ func (s *Server) mercureUpdate(w http.ResponseWriter, r *http.Request) (*mercure
 	if err != nil {
 		return nil, badField("body", err)
 	}
+	if n := len(form["topic"]); n > s.cfg.MaxTopicsPerSubscription {
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Field: "topic",
+			Msg: fmt.Sprintf("topic: %d topics, more than the limit of %d (max-topics-per-subscription)", n, s.cfg.MaxTopicsPerSubscription)}
+	}
 	upd, err := mercure.ParsePublish(form, mercureURL(r))
 	if err != nil {
 		return nil, err

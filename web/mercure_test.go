@@ -236,6 +236,14 @@ func TestMercurePublishRefuses(t *testing.T) {
 			}
 		})
 	}
+	// Publication: requests past the hub's limits on the body or the
+	// number of topic fields "MUST be rejected with a 413".
+	if a := mercurePost(t, srv, url.Values{"topic": strings.Fields(strings.Repeat("t ", web.DefaultMaxTopicsPerConn+1))}, ""); a.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d topics: %d %s, want 413", web.DefaultMaxTopicsPerConn+1, a.status, a.body)
+	}
+	if a := mercurePost(t, srv, url.Values{"topic": {"a"}, "data": {strings.Repeat("x", web.DefaultMaxBodyBytes)}}, ""); a.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body past max-body-bytes: %d %s, want 413", a.status, a.body)
+	}
 	// Publication: "The request MUST be encoded using the
 	// application/x-www-form-urlencoded format".
 	a := request(t, srv, http.MethodPost, mercurePath, hdr("Content-Type", "application/json"), `{"topic":"a"}`)
