@@ -221,6 +221,7 @@ type Hub struct {
 	// offered every event, and those that only read private events of
 	// their exact topics, offered every private event.
 	selected, readers map[*broadcast.Subscriber]*Subscription
+	matching          patternCache      // per topic, the selected subscriptions whose patterns match it
 	ids               map[string]uint64 // publisher-given event IDs in history: the first event bearing each
 
 	active sync.WaitGroup // open subscriptions
@@ -635,7 +636,10 @@ func (h *Hub) evictLocked(s *broadcast.Subscriber) {
 
 func (h *Hub) removeLocked(sub *Subscription) {
 	delete(h.clients, sub.sub)
-	delete(h.selected, sub.sub)
+	if _, ok := h.selected[sub.sub]; ok {
+		delete(h.selected, sub.sub)
+		h.matching.left(len(h.selected))
+	}
 	delete(h.readers, sub.sub)
 	if sub.presence {
 		h.unwatchLocked(sub)

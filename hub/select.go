@@ -91,9 +91,54 @@ func (h *Hub) selectLocked(sub *Subscription) {
 	case sub.sel == nil:
 	case sub.sel.HasPatterns():
 		h.selected[sub.sub] = sub
+		h.matching.clear() // its patterns may match any topic
 	case sub.sel.ReadsPrivate():
 		h.readers[sub.sub] = sub
 	}
+}
+
+// maxPatternCache bounds the topics whose matching pattern subscriptions
+// the hub remembers; past it, it forgets them all and starts again.
+const maxPatternCache = 4096
+
+// patternCache remembers, per topic, the pattern subscriptions (Hub.selected)
+// whose patterns match it, so that a public event is offered to them
+// without asking every pattern subscription again. It is emptied when a
+// pattern subscription comes (it may match any topic); one that leaves
+// stays listed, closed, which an offer skips, until as many have left as
+// remain.
+type patternCache struct {
+	topics map[string][]*Subscription
+	stale  int // pattern subscriptions gone since the last clear
+}
+
+func (c *patternCache) clear() { clear(c.topics); c.stale = 0 }
+
+// left notes that a pattern subscription left, remain staying.
+func (c *patternCache) left(remain int) {
+	if c.stale++; c.stale > remain {
+		c.clear()
+	}
+}
+
+// matchingLocked returns the pattern subscriptions whose patterns match
+// topic, from the cache or, the first time, by asking each.
+func (h *Hub) matchingLocked(topic string) []*Subscription {
+	c := &h.matching
+	if subs, ok := c.topics[topic]; ok {
+		return subs
+	}
+	var subs []*Subscription
+	for _, sub := range h.selected {
+		if sub.sel.Matches(topic) {
+			subs = append(subs, sub)
+		}
+	}
+	if c.topics == nil || len(c.topics) >= maxPatternCache {
+		c.topics = make(map[string][]*Subscription)
+	}
+	c.topics[topic] = subs
+	return subs
 }
 
 // offerSelectedLocked offers f, an event of topics, to the subscriptions
@@ -111,13 +156,21 @@ func (h *Hub) offerSelectedLocked(f *broadcast.Frame, topics []string, res *broa
 			res.Evicted = append(res.Evicted, sub.sub)
 		}
 	}
+	if !f.Private {
+		// A public event goes to every pattern subscription that matches
+		// one of its topics: the cache has them.
+		for _, t := range topics {
+			for _, sub := range h.matchingLocked(t) {
+				offer(sub)
+			}
+		}
+		return
+	}
+	// A private one is rarer, and needs the subscription's own rights.
 	for _, sub := range h.selected {
-		if selects(sub.sel, sub.Topics, topics, f.Private) {
+		if selects(sub.sel, sub.Topics, topics, true) {
 			offer(sub)
 		}
-	}
-	if !f.Private {
-		return
 	}
 	for _, sub := range h.readers {
 		if selects(sub.sel, sub.Topics, topics, true) {
