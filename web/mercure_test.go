@@ -515,6 +515,7 @@ func TestMercureSubscriberToken(t *testing.T) {
 		{"header wins over a bad cookie", hdr("Authorization", "Bearer "+good, "Cookie", "mercureAuthorization=garbage"), 200},
 		{"bad header wins over a good cookie", hdr("Authorization", "Bearer garbage", "Cookie", "mercureAuthorization="+good), 401},
 		{"malformed header", hdr("Authorization", "Basic abc"), 400},
+		{"cookie from another site", hdr("Cookie", "mercureAuthorization="+good, "Origin", "https://evil.example"), 403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
