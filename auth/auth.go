@@ -22,6 +22,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -73,6 +74,12 @@ type Grants struct {
 type Claims struct {
 	jwt.RegisteredClaims
 	Hubd Grants `json:"hubd"`
+	// Mercure and AuthorizationDetails are the Mercure protocol's grants,
+	// the older "mercure" claim and RFC 9396 "authorization_details", as
+	// the token holds them (nil when absent): package mercure reads them.
+	// Parse verifies the token that carries them, not their content.
+	Mercure              json.RawMessage `json:"mercure,omitempty"`
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 // Config sets up an Authorizer. Its zero value turns authorization off.

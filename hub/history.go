@@ -33,6 +33,7 @@ type entry struct {
 	frame  broadcast.Frame
 	topics []string // of its publish (after a restart: those holding it); never modified
 	held   int      // how many topics' queues hold it
+	id     string   // the ID its publisher gave it (PublishOptions.EventID), if any
 }
 
 // queue is one topic's entries in history, oldest first: a ring that
@@ -202,6 +203,7 @@ func (h *Hub) dropOldestLocked(t *topic) {
 	if e.held--; e.held == 0 {
 		h.hist.n--
 		h.hist.bytes -= int64(len(e.frame.Data))
+		h.forgetIDLocked(e)
 	}
 	h.releaseLocked(t)
 }

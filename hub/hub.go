@@ -217,6 +217,13 @@ type Hub struct {
 
 	retained retainedState // guarded by mu; see retained.go
 
+	// Subscriptions with a Selector (see select.go): those with patterns,
+	// offered every event, and those that only read private events of
+	// their exact topics, offered every private event.
+	selected, readers map[*broadcast.Subscriber]*Subscription
+	matching          patternCache      // per topic, the selected subscriptions whose patterns match it
+	ids               map[string]uint64 // publisher-given event IDs in history: the first event bearing each
+
 	active sync.WaitGroup // open subscriptions
 
 	follow *follower // with Config.Log only; see log.go
@@ -251,6 +258,10 @@ func New(cfg Config) (*Hub, error) {
 		clients: make(map[*broadcast.Subscriber]*Subscription),
 		hist:    newHistory(cfg),
 		idem:    newIdempotency(cfg.IdempotencyWindow, cfg.IdempotencyKeys),
+
+		selected: make(map[*broadcast.Subscriber]*Subscription),
+		readers:  make(map[*broadcast.Subscriber]*Subscription),
+		ids:      make(map[string]uint64),
 	}
 	if cfg.Log != nil {
 		if err := h.startFollowing(cfg.Log); err != nil {
@@ -337,6 +348,19 @@ type PublishOptions struct {
 	// one has its topics: it then stores the rest. Keys are the caller's:
 	// one that serves several publishers scopes them.
 	IdempotencyKey string
+	// EventID, with one event, is the ID its subscribers see and may send
+	// back as Last-Event-ID, instead of the hub's own (which the event
+	// still carries first, so that replay and history work as for any
+	// event): a publisher-given ID, as the Mercure protocol has them. It
+	// is answered in Published.IDs. While the event is in history, a
+	// Subscribe with it as lastEventID replays what came after it; when
+	// several events bear it, the first one counts (a later one is not
+	// found once the first has left history). It must not hold CR, LF or
+	// NUL.
+	EventID string
+	// OpaqueTopics validates topics with ValidateOpaqueTopic instead of
+	// ValidateTopic: for protocols whose topics are IRIs or any string.
+	OpaqueTopics bool
 	// Retain also keeps the events in their topics' retained state, for
 	// subscribers that come later (see retained.go). A script cannot be
 	// retained; a publish that would exceed the retained bounds fails with
@@ -361,16 +385,19 @@ func (h *Hub) PublishContext(ctx context.Context, topics []string, opts PublishO
 }
 
 func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions, events []sse.Eventer) (Published, error) {
-	topics, err := cleanTopics(topics)
+	topics, err := cleanTopics(topics, opts.OpaqueTopics)
 	if err != nil {
 		return Published{}, err
 	}
 	if len(events) == 0 {
 		return Published{}, ErrNoEvents
 	}
+	if opts.EventID != "" && len(events) != 1 {
+		return Published{}, fmt.Errorf("%w: an event ID is given for %d events; give it to one", ErrEventID, len(events))
+	}
 	// Encode outside the lock, leaving room in front for the id line.
 	bufs := make([][]byte, len(events))
-	if err := encode(bufs, events, h.idPre); err != nil {
+	if err := encode(bufs, events, h.idPre, opts.EventID); err != nil {
 		return Published{}, err
 	}
 	ops, err := h.retainOpsFor(opts, bufs)
@@ -400,7 +427,11 @@ func (h *Hub) publish(ctx context.Context, topics []string, opts PublishOptions,
 	if len(bufs) == 1 {
 		h.seq++
 		out.IDs[0] = h.EventID(h.seq)
-		h.deliverLocked(h.newEntry(bufs[0], h.seq, private, topics), &res)
+		e := h.newEntry(bufs[0], h.seq, private, topics)
+		if opts.EventID != "" {
+			out.IDs[0], e.id = opts.EventID, opts.EventID
+		}
+		h.deliverLocked(e, &res)
 	} else {
 		h.deliverBatchLocked(bufs, topics, private, out.IDs, &res)
 	}
@@ -466,10 +497,14 @@ func (h *Hub) offerLocked(f *broadcast.Frame, topics []string, res *broadcast.Re
 			t.group.Broadcast(f, res)
 		}
 	}
+	if f.ID != 0 && (len(h.selected) > 0 || f.Private && len(h.readers) > 0) {
+		h.offerSelectedLocked(f, topics, res)
+	}
 }
 
 // keepLocked keeps e in the history of its topics and the hub's.
 func (h *Hub) keepLocked(e *entry) {
+	h.rememberIDLocked(e)
 	for _, name := range e.topics {
 		h.holdLocked(h.topicLocked(name), e)
 	}
@@ -482,12 +517,12 @@ func (h *Hub) keepLocked(e *entry) {
 // that reconnects does not get them again, and its Last-Event-ID is not
 // moved by them.
 func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered int, err error) {
-	topics, err = cleanTopics(topics)
+	topics, err = cleanTopics(topics, false)
 	if err != nil {
 		return 0, err
 	}
 	bufs := make([][]byte, len(events))
-	if err := encode(bufs, events, 0); err != nil {
+	if err := encode(bufs, events, 0, ""); err != nil {
 		return 0, err
 	}
 	var res broadcast.Result
@@ -501,15 +536,18 @@ func (h *Hub) PublishTransient(topics []string, events ...sse.Eventer) (offered 
 	return offered, nil
 }
 
-// encode encodes each event into bufs without its ID, after room bytes
-// left for the id line, each in a buffer of its exact size; the error
-// names the event at fault. bufs is the
+// encode encodes each event into bufs without its ID (the first one with
+// id, if not empty), after room bytes left for the id line, each in a
+// buffer of its exact size; the error names the event at fault. bufs is the
 // caller's, so that for a few events it can stay on the caller's stack.
-func encode(bufs [][]byte, events []sse.Eventer, room int) error {
+func encode(bufs [][]byte, events []sse.Eventer, room int, id string) error {
 	for i, ev := range events {
 		e, err := ev.Event()
 		if err == nil {
 			e.ID = ""
+			if i == 0 {
+				e.ID = id
+			}
 			bufs[i], err = sse.AppendEvent(make([]byte, room, room+e.EncodedLen()), &e)
 		}
 		if err != nil {
@@ -543,14 +581,19 @@ func (h *Hub) putID(buf []byte, seq uint64) []byte {
 	return buf[start:]
 }
 
-// cleanTopics validates names and drops repeats, keeping the first order.
-func cleanTopics(names []string) ([]string, error) {
+// cleanTopics validates names (with ValidateOpaqueTopic if opaque) and
+// drops repeats, keeping the first order.
+func cleanTopics(names []string, opaque bool) ([]string, error) {
 	if len(names) == 0 {
 		return nil, ErrNoTopics
 	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if err := ValidateTopic(n); err != nil {
+		validate := ValidateTopic
+		if opaque {
+			validate = ValidateOpaqueTopic
+		}
+		if err := validate(n); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(out, n) {
@@ -597,6 +640,11 @@ func (h *Hub) evictLocked(s *broadcast.Subscriber) {
 
 func (h *Hub) removeLocked(sub *Subscription) {
 	delete(h.clients, sub.sub)
+	if _, ok := h.selected[sub.sub]; ok {
+		delete(h.selected, sub.sub)
+		h.matching.left(len(h.selected))
+	}
+	delete(h.readers, sub.sub)
 	if sub.presence {
 		h.unwatchLocked(sub)
 	}
@@ -639,7 +687,8 @@ type Subscription struct {
 	Missed bool
 	// Private are the topics whose private events this subscription gets.
 	Private  []string
-	presence bool // see WithPresence
+	sel      Selector // see WithSelector
+	presence bool     // see WithPresence
 	once     sync.Once
 }
 
@@ -649,6 +698,9 @@ type SubscribeOption func(*subscribeConfig)
 type subscribeConfig struct {
 	private  func(topic string) bool // nil: no private events
 	presence bool                    // see WithPresence
+	sel      Selector                // see WithSelector
+	opaque   bool                    // see WithOpaqueTopics
+	noMissed bool                    // see WithoutMissedSignal
 }
 
 // WithPrivate grants the subscription the private events of each of its
@@ -715,21 +767,23 @@ func (h *Hub) Subscribe(topics []string, lastEventID string, opts ...SubscribeOp
 // wait. It then fails with an error wrapping ctx.Err(). Without a log it
 // never waits, and ctx is not used.
 func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID string, opts ...SubscribeOption) (*Subscription, error) {
-	topics, err := cleanTopics(topics)
-	if err != nil {
-		return nil, err
+	var c subscribeConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	if len(topics) > 0 || c.sel == nil || !c.sel.HasPatterns() {
+		var err error
+		if topics, err = cleanTopics(topics, c.opaque); err != nil {
+			return nil, err
+		}
 	}
 	last, known := uint64(0), false
 	if lastEventID != "" {
 		last, known = h.parseEventID(lastEventID)
 	}
 
-	var c subscribeConfig
-	for _, o := range opts {
-		o(&c)
-	}
 	var private []string // decided outside the lock
-	if c.private != nil {
+	if c.private != nil && c.sel == nil {
 		for _, t := range topics {
 			if c.private(t) {
 				private = append(private, t)
@@ -738,6 +792,9 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 	}
 
 	h.mu.Lock()
+	if seq, ok := h.ids[lastEventID]; ok && lastEventID != "" {
+		last, known = seq, true // a publisher's ID, which wins over a look-alike of the hub's
+	}
 	var logged logReplay
 	if h.follow != nil && lastEventID != "" && known {
 		// With an event log, the ID may be ahead of this node (another
@@ -753,12 +810,15 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 			h.mu.Lock()
 		}
 		for known && !h.draining {
-			floor := h.floorLocked(topics)
+			floor, read := h.floorLocked(topics), topics
+			if c.sel != nil && c.sel.HasPatterns() {
+				floor, read = h.floorAllLocked(), nil
+			}
 			if last >= floor {
 				break
 			}
 			h.mu.Unlock()
-			if err := h.readLog(ctx, &logged, topics, private, last, floor); err != nil {
+			if err := h.readLog(ctx, &logged, read, private, c.sel, last, floor); err != nil {
 				return nil, err
 			}
 			last = floor
@@ -769,7 +829,7 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 	if h.draining {
 		return nil, ErrClosed
 	}
-	sub := &Subscription{hub: h, Topics: topics, Private: private, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
+	sub := &Subscription{hub: h, Topics: topics, Private: private, sel: c.sel, sub: broadcast.NewSubscriber(h.cfg.ClientBuffer, h.seq)}
 	for _, name := range topics {
 		if slices.Contains(sub.Private, name) {
 			h.topicLocked(name).group.AddPrivileged(sub.sub)
@@ -778,6 +838,7 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 		}
 	}
 	h.clients[sub.sub] = sub
+	h.selectLocked(sub)
 	h.active.Add(1)
 	for _, name := range topics {
 		h.presenceChangedLocked(name)
@@ -796,9 +857,14 @@ func (h *Hub) SubscribeContext(ctx context.Context, topics []string, lastEventID
 			}
 		}
 		sub.Missed = sub.Missed || logged.missed
-		sub.Replay = h.replayLocked(logged.frames, topics, sub.Private, last)
+		if sub.sel != nil {
+			sub.Missed = sub.Missed || h.missedSelectedLocked(sub, last)
+			sub.Replay = h.replaySelectedLocked(logged.frames, sub, last)
+		} else {
+			sub.Replay = h.replayLocked(logged.frames, topics, sub.Private, last)
+		}
 		h.stats.replayed.Add(uint64(len(sub.Replay)))
-		if sub.Missed {
+		if sub.Missed && !c.noMissed {
 			sub.Replay = slices.Insert(sub.Replay, 0, missedFrame)
 		}
 	}

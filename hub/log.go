@@ -220,7 +220,7 @@ const (
 // its frame is the stored bytes with the id line in front, offered to
 // every subscriber of its topics and kept in the history.
 func (h *Hub) apply(e LogEntry) error {
-	topics, err := cleanTopics(e.Topics)
+	topics, err := cleanTopics(e.Topics, true)
 	if err != nil {
 		// Another node could not have appended it; skip it rather than stop.
 		h.cfg.Logger.Warn("hub: skipping an event log entry with bad topics", keySeq, e.Seq, keyErr, err)
@@ -243,7 +243,7 @@ func (h *Hub) apply(e LogEntry) error {
 		h.applyRetainedLocked(topics, e)
 	}
 	if topics != nil && !e.ClearRetained {
-		h.deliverLocked(&entry{frame: broadcast.Frame{ID: e.Seq, Data: data, Private: e.Private}, topics: topics}, &res)
+		h.deliverLocked(&entry{frame: broadcast.Frame{ID: e.Seq, Data: data, Private: e.Private}, topics: topics, id: eventIDIn(e.Data)}, &res)
 	}
 	f.offered[e.Seq%offers] = offer{seq: e.Seq, subs: res.Queued + len(res.Evicted)}
 	h.wakeLocked()
@@ -393,6 +393,9 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 		}
 		last = max(last, seq)
 		out.IDs[i] = h.EventID(seq)
+		if opts.EventID != "" {
+			out.IDs[i] = opts.EventID
+		}
 	}
 	h.stats.publishes.Add(1)
 	h.stats.events.Add(uint64(len(bufs)))
@@ -456,7 +459,7 @@ func (h *Hub) floorLocked(topics []string) uint64 {
 // and up to upto that the subscription may see, as frames, within the
 // bounds of r.keep. When the log no longer holds all of them, it says so
 // and reads what it holds. It waits at most until ctx ends or logTimeout.
-func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []string, last, upto uint64) error {
+func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []string, sel Selector, last, upto uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, logTimeout)
 	defer cancel()
 	l := h.follow.log
@@ -472,7 +475,14 @@ func (h *Hub) readLog(ctx context.Context, r *logReplay, topics, private []strin
 	}
 	limit := max(h.cfg.MaxLogReplay, 0)
 	err = l.Read(ctx, topics, last, upto, func(e LogEntry) error {
-		if e.ClearRetained || e.Private && !grants(private, e.Topics) {
+		switch {
+		case e.ClearRetained:
+			return nil
+		case sel != nil:
+			if !selects(sel, topics, e.Topics, e.Private) {
+				return nil
+			}
+		case e.Private && !grants(private, e.Topics):
 			return nil
 		}
 		r.keep(h.logFrame(e), limit, h.cfg.HistoryBytes)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -116,6 +117,10 @@ func NewFromHistory(cfg Config, r io.Reader) (*Hub, error) {
 	h.idPre = idRoom(s.Epoch)
 	for _, ev := range s.Events {
 		e := &entry{frame: broadcast.Frame{ID: ev.ID, Data: ev.Data, Private: ev.Private}, topics: ev.Topics}
+		if _, rest, ok := bytes.Cut(ev.Data, []byte("\n")); ok {
+			e.id = eventIDIn(rest) // after the hub's own id line
+		}
+		h.rememberIDLocked(e)
 		for _, name := range ev.Topics {
 			t := h.topicLocked(name)
 			t.trimmed = max(t.trimmed, s.Trimmed[name])
@@ -156,7 +161,7 @@ func (s *snapshot) check() error {
 			return fmt.Errorf("%w: event %d has ID %d, not between the previous one's %d and the newest ID %d", ErrSnapshot, i, ev.ID, prev, s.Seq)
 		}
 		prev = ev.ID
-		clean, err := cleanTopics(ev.Topics)
+		clean, err := cleanTopics(ev.Topics, true)
 		if err != nil {
 			return fmt.Errorf("%w: event %d: %w", ErrSnapshot, i, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hubd-dev/hubd/broadcast"
 	"github.com/hubd-dev/hubd/hub"
@@ -80,6 +81,7 @@ type openStream struct {
 	raw    *rawStream  // the hijacked connection, or nil
 	fast   bool        // frames go to raw as they are (no compression)
 	over   atomic.Bool // see end
+	expiry *time.Timer // ends the stream when its credential expires; nil if none
 }
 
 // subscribe registers the client, writes its replay, then drains its
@@ -97,7 +99,11 @@ type openStream struct {
 // handler, where open (a large frame) returns before pump (a small one)
 // waits.
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, topics []string) {
-	o := s.open(w, r, topics)
+	s.run(s.open(w, r, topics))
+}
+
+// run serves an opened stream (nil: nothing to serve) as subscribe says.
+func (s *Server) run(o *openStream) {
 	if o == nil {
 		return
 	}
@@ -160,6 +166,25 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		writeError(w, r, err)
 		return nil
 	}
+	return s.start(w, r, streamSpec{topics: topics, lastID: lastEventID(r), opts: opts})
+}
+
+// streamSpec is what start needs of an authorized subscribe.
+type streamSpec struct {
+	topics []string
+	lastID string
+	opts   []hub.SubscribeOption
+	// ready, if set, sees the subscription before the response starts:
+	// it may set headers.
+	ready func(w http.ResponseWriter, sub *hub.Subscription)
+	// until, if not zero, is when the stream ends (its credential expires).
+	until time.Time
+}
+
+// start registers an authorized subscriber and writes its replay; nil
+// means the request has been answered (or the client is gone).
+func (s *Server) start(w http.ResponseWriter, r *http.Request, spec streamSpec) *openStream {
+	var err error
 	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
 	refused := s.limits.acquire(o.ip)
 	if refused != nil {
@@ -174,7 +199,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	o.n = s.streamN.Add(1)
 	// With a cluster the hub may wait on the event log; a client that goes
 	// away meanwhile ends the wait.
-	o.sub, err = s.hub.SubscribeContext(r.Context(), topics, lastEventID(r), opts...)
+	o.sub, err = s.hub.SubscribeContext(r.Context(), spec.topics, spec.lastID, spec.opts...)
 	if err != nil {
 		s.limits.release(o.ip)
 		if ctx := r.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -194,6 +219,12 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		return nil
 	}
 	o.frames = o.sub.C()
+	if spec.ready != nil {
+		spec.ready(w, o.sub)
+	}
+	if !spec.until.IsZero() {
+		o.expiry = time.AfterFunc(time.Until(spec.until), o.sub.Close)
+	}
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
 		// The request's context ends when this handler returns, and an
@@ -249,6 +280,9 @@ func (s *Server) logStartFailure(o *openStream, err error) {
 // Its hang-up watch is removed first, while the connection is still open
 // (see hangups.unwatch).
 func (o *openStream) close(s *Server) {
+	if o.expiry != nil {
+		o.expiry.Stop()
+	}
 	o.sub.Close()
 	if o.raw != nil {
 		s.hangups.unwatch(o)

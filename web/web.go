@@ -26,6 +26,7 @@ import (
 
 	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/mercure"
 	"github.com/hubd-dev/hubd/sse"
 )
 
@@ -110,6 +111,8 @@ type Config struct {
 	// discards them. Every line about a request carries its request_id,
 	// and every line about a stream its stream_id.
 	Logger *slog.Logger
+	// Mercure sets up the Mercure protocol's endpoint (see mercure.go).
+	Mercure MercureConfig
 }
 
 // Validate returns every invalid field of c at once.
@@ -309,6 +312,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleSubscribeQuery(w, r)
 	case r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "":
 		s.handlePreflight(w, r)
+	case r.URL.Path == mercure.Path && !s.cfg.Mercure.Disabled:
+		s.handleMercure(w, r)
 	default:
 		s.route(w, r)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -38,6 +39,8 @@ const (
 	// DefaultHTTP2MaxStreams lets one browser tab set open many streams
 	// over one connection (HTTP/1.1 allows six connections per host).
 	DefaultHTTP2MaxStreams = 250
+	// DefaultMercure serves the Mercure protocol unless told otherwise.
+	DefaultMercure = true
 )
 
 // config is every setting of hubd.
@@ -104,6 +107,11 @@ type config struct {
 	ClusterMaxMsgs, ClusterMaxBytes int64
 	ClusterReplicas                 int
 	DataDir                         string
+
+	// The Mercure protocol's endpoint, /.well-known/mercure (web.MercureConfig).
+	Mercure          bool
+	MercureCookie    string
+	MercureAnonymous bool
 }
 
 // clusterConfig is the event log the cluster settings describe.
@@ -403,6 +411,10 @@ var settings = []setting{
 	limitSetting("cluster-max-bytes", cluster.DefaultMaxBytes, "bytes the stream keeps at most; past it the oldest events go", func(c *config) *int64 { return &c.ClusterMaxBytes }),
 	intSetting("cluster-replicas", cluster.DefaultReplicas, "NATS servers that store each event: 1, or 3 with a NATS cluster of three or more", func(c *config) *int { return &c.ClusterReplicas }, 1),
 	stringSetting("data-dir", "", "folder where cluster: embedded stores the event log; events acknowledged to publishers survive a crash", func(c *config) *string { return &c.DataDir }),
+	// The Mercure protocol's endpoint, /.well-known/mercure.
+	boolSetting("mercure", DefaultMercure, "serve the Mercure protocol at /.well-known/mercure, for Mercure publishers and EventSource pages", func(c *config) *bool { return &c.Mercure }),
+	stringSetting("mercure-cookie", web.DefaultMercureCookie, "cookie a Mercure subscriber's (or browser publisher's) token may come in", func(c *config) *string { return &c.MercureCookie }),
+	boolSetting("mercure-anonymous", false, "while authorization is on, let Mercure subscribers without a token subscribe (to public updates only)", func(c *config) *bool { return &c.MercureAnonymous }),
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
 	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
 	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),
@@ -528,6 +540,9 @@ func loadConfig(args []string, getenv func(string) string, help io.Writer) (*con
 		}
 	} else if c.DataDir != "" {
 		errs = append(errs, fmt.Errorf("data-dir %q: applies to cluster: embedded only", c.DataDir))
+	}
+	if err := (&http.Cookie{Name: c.MercureCookie, Value: "x"}).Valid(); c.Mercure && err != nil {
+		errs = append(errs, fmt.Errorf("mercure-cookie %q: not a usable cookie name: %w", c.MercureCookie, err))
 	}
 	if c.NodeID == "" {
 		id, err := uuid.NewV7()

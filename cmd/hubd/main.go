@@ -129,8 +129,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AllowedOrigins: cfg.AllowedOrigins, AllowedHosts: cfg.allowedHosts(), TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
 		Auth: authz, MaxBatchEvents: cfg.MaxBatchEvents, AuthCookie: cfg.AuthCookie, QueryToken: cfg.QueryToken,
 		PublishRate: cfg.PublishRate, PublishBurst: cfg.PublishBurst,
-		Demos:  cfg.Demos && !authz.Enabled(),
-		Logger: log,
+		Demos:   cfg.Demos && !authz.Enabled(),
+		Logger:  log,
+		Mercure: web.MercureConfig{Disabled: !cfg.Mercure, Cookie: cfg.MercureCookie, Anonymous: cfg.MercureAnonymous},
 	})
 	if err != nil {
 		return &configError{err}
