@@ -107,6 +107,10 @@ type LogStats struct {
 	Followed, Pending uint64
 	// Reads counts Read calls, ReadEntries the entries they delivered.
 	Reads, ReadEntries uint64
+	// Lost counts the events the log found lost from its store (at open
+	// or while following); Damage describes each loss, oldest first.
+	Lost   uint64
+	Damage []string
 }
 
 // ErrLogUnavailable is wrapped by the error of a publish, or of a
@@ -114,6 +118,12 @@ type LogStats struct {
 // be reached: nothing was lost, try again later. An EventLog's errors wrap
 // it for that case.
 var ErrLogUnavailable = errors.New("hub: event log unavailable")
+
+// ErrLogDamaged is wrapped by the error with which an EventLog's Follow or
+// Append says that the log lost events it once held while this node ran:
+// the node stops following, answers /readyz with 503 and refuses
+// publishes until it is restarted (see FollowErr).
+var ErrLogDamaged = errors.New("hub: event log lost events")
 
 // logTimeout bounds how long the hub waits on the log: to read the log's
 // state at New, and, within the caller's context, for a Subscribe to read
@@ -320,15 +330,29 @@ func (h *Hub) CaughtUp() bool {
 	return h.follow.err == nil
 }
 
-// WaitCaughtUp waits until CaughtUp or ctx ends, and returns ctx.Err() in
-// the second case.
+// FollowErr returns why the hub stopped following its log, or nil while
+// it follows (and without a log). A node whose following stopped gets no
+// new events and refuses publishes: it must be restarted.
+func (h *Hub) FollowErr() error {
+	if h.follow == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.follow.err
+}
+
+// WaitCaughtUp waits until CaughtUp, the hub stops following its log (it
+// returns FollowErr) or ctx ends (ctx.Err()).
 func (h *Hub) WaitCaughtUp(ctx context.Context) error {
 	if h.follow == nil {
 		return nil
 	}
 	select {
 	case <-h.follow.caughtUp:
-		return nil
+		return h.FollowErr()
+	case <-h.follow.done:
+		return h.FollowErr()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -358,6 +382,11 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 	out := Published{IDs: make([]string, len(bufs)), Topics: topics}
 	if err := h.checkRetainLog(topics, opts.Private, ops); err != nil {
 		return Published{}, err
+	}
+	if err := h.FollowErr(); errors.Is(err, ErrLogDamaged) {
+		// Its events would be stored where this node no longer follows,
+		// maybe under an ID that named another event.
+		return Published{}, fmt.Errorf("publish: this node stopped following the event log: %w", err)
 	}
 	var first, last uint64
 	for i, buf := range bufs {
