@@ -63,6 +63,22 @@ type record struct {
 	// Ghost is the stream's last sequence when it holds no event that
 	// can be read, as found and reported before; 0 when it can be read.
 	Ghost uint64 `json:"ghost,omitempty"`
+	// Boot names the machine's boot during which a Log last opened the
+	// stream, and Running says it has not been shut down since. Both
+	// together tell a power cut (or any crash of the machine) from a
+	// crash of the process: only the first loses what the operating
+	// system had not synced to disk.
+	Boot    string `json:"boot,omitempty"`
+	Running bool   `json:"running"`
+}
+
+// bootID names the machine's current boot ("" where it cannot be told).
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // recordPath is the record of the stream in the embedded server's data
@@ -246,6 +262,14 @@ func (l *Log) inspect(ctx context.Context, info *jetstream.StreamInfo, rec *reco
 			d.add(lost, cause)
 		}
 		return d, nil // a new epoch in any case; its tail is checked at the next start
+	}
+	if rec != nil && rec.Running && rec.Boot != "" && rec.Boot != l.boot && !l.cfg.SyncAlways {
+		// The record is synced every recordEvery, the store only every
+		// SyncInterval: the events of the last moments may be gone
+		// without a trace in either, and their IDs would be handed out
+		// again.
+		d.add(nil, fmt.Sprintf("the machine restarted while hubd ran (boot %s, now %s) and the store syncs only every %v: "+
+			"events acknowledged since its last sync may be lost without a trace", rec.Boot, l.boot, l.cfg.SyncInterval))
 	}
 	if rec != nil && st.LastSeq < rec.Last {
 		d.add([]span{{st.LastSeq + 1, rec.Last}}, fmt.Sprintf("the stream ends at sequence %d, but this node recorded %d", st.LastSeq, rec.Last))

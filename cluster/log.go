@@ -80,6 +80,7 @@ type Log struct {
 	// The record of what this node last knew of the stream (see record),
 	// kept beside the embedded server's store; recPath is "" without one.
 	recPath string
+	boot    string     // the machine's boot, for the record
 	recMu   sync.Mutex // guards rec and its file
 	rec     record
 	// When the stream's last sequence (ghost) holds no event that can be
@@ -107,7 +108,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{cfg: cfg, logger: logger, back: make(chan struct{}), recPath: cfg.recordPath()}
+	l := &Log{cfg: cfg, logger: logger, back: make(chan struct{}), recPath: cfg.recordPath(), boot: bootID()}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if err := l.open(ctx); err != nil {
 		l.cancel()
@@ -314,6 +315,7 @@ func (l *Log) check(ctx context.Context, info *jetstream.StreamInfo, rec *record
 	l.rec = record{
 		Stream: l.cfg.Stream, Created: info.Created, Generation: gen, Epoch: l.epoch,
 		Last: info.State.LastSeq, Deleted: uint64(info.State.NumDeleted), Ghost: l.ghost.Load(),
+		Boot: l.boot, Running: true,
 	}
 	return l.rec.save(l.recPath)
 }
@@ -641,6 +643,9 @@ func (l *Log) writeRecord(end bool) {
 	defer l.recMu.Unlock()
 	r := l.rec
 	r.Last = max(r.Last, l.stats.lastSeq.Load())
+	if end {
+		r.Running = false
+	}
 	if end && l.brokenErr() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if info, err := l.stream.Info(ctx); err == nil {
