@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -274,7 +275,7 @@ func (l *Log) inspect(ctx context.Context, info *jetstream.StreamInfo, rec *reco
 	if rec != nil && st.LastSeq < rec.Last {
 		d.add([]span{{st.LastSeq + 1, rec.Last}}, fmt.Sprintf("the stream ends at sequence %d, but this node recorded %d", st.LastSeq, rec.Last))
 	}
-	if st.Lost != nil && (len(st.Lost.Msgs) > 0 || st.Lost.Bytes > 0) {
+	if st.Lost != nil && (len(st.Lost.Msgs) > 0 || st.Lost.Bytes > 0) && info.Config.Metadata[metaLost] != lostMark(st.Lost) {
 		d.add(spans(st.Lost.Msgs), fmt.Sprintf("JetStream reports %d events (%d bytes) lost when it read its files", len(st.Lost.Msgs), st.Lost.Bytes))
 	}
 	var recDeleted uint64
@@ -292,7 +293,9 @@ func (l *Log) inspect(ctx context.Context, info *jetstream.StreamInfo, rec *reco
 		}
 	}
 	var missing []span
-	grew := uint64(st.NumDeleted) > recDeleted
+	// Without a record (a remote NATS) sequences missing inside the
+	// range cannot be told from ones deleted by hand long ago.
+	grew := rec != nil && uint64(st.NumDeleted) > recDeleted
 	if st.NumDeleted > 0 && (grew || tailGone) {
 		full, err := l.stream.Info(ctx, jetstream.WithDeletedDetails(true))
 		if err != nil {
@@ -310,11 +313,62 @@ func (l *Log) inspect(ctx context.Context, info *jetstream.StreamInfo, rec *reco
 				d.readable = max(s.From, st.FirstSeq) - 1
 			}
 		}
-		if !grew && (rec == nil || rec.Ghost != st.LastSeq) {
+		known := rec != nil && rec.Ghost == st.LastSeq || info.Config.Metadata[metaGhost] == strconv.FormatUint(st.LastSeq, 10)
+		if !grew && !known {
 			d.add([]span{{d.readable + 1, st.LastSeq}}, "the stream's last events cannot be read")
 		}
 	}
 	return d, nil
+}
+
+// The stream's metadata keys where hubd keeps what every node must agree
+// on after a loss: the generation (so the epoch), and the losses already
+// counted in it.
+const (
+	metaGeneration = "hubd.generation"
+	metaGhost      = "hubd.ghost"
+	metaLost       = "hubd.lost"
+)
+
+// lostMark names JetStream's report of lost data, to tell it again.
+func lostMark(ld *jetstream.LostStreamData) string {
+	if ld == nil {
+		return ""
+	}
+	s := spans(ld.Msgs)
+	first, last := "", ""
+	if len(s) > 0 {
+		first, last = s[0].String(), s[len(s)-1].String()
+	}
+	return fmt.Sprintf("%d/%d/%s/%s", len(ld.Msgs), ld.Bytes, first, last)
+}
+
+// generation is the stream's generation as its metadata keeps it.
+func generation(cfg jetstream.StreamConfig) uint64 {
+	g, _ := strconv.ParseUint(cfg.Metadata[metaGeneration], 10, 64)
+	return g
+}
+
+// keepGeneration writes the generation gen and the losses it covers into
+// the stream's metadata, where every node (and this one, without its
+// record) finds them.
+func (l *Log) keepGeneration(ctx context.Context, info *jetstream.StreamInfo, gen uint64) error {
+	cfg := info.Config
+	cfg.Metadata = maps.Clone(cfg.Metadata)
+	if cfg.Metadata == nil {
+		cfg.Metadata = map[string]string{}
+	}
+	cfg.Metadata[metaGeneration] = strconv.FormatUint(gen, 10)
+	if g := l.ghost.Load(); g != 0 {
+		cfg.Metadata[metaGhost] = strconv.FormatUint(g, 10)
+	}
+	if info.State.Lost != nil {
+		cfg.Metadata[metaLost] = lostMark(info.State.Lost)
+	}
+	if _, err := l.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("stream %q: keep its new generation %d: %w", l.cfg.Stream, gen, unavailable(err))
+	}
+	return nil
 }
 
 // epochOf names a stream's life: the same for as long as the stream

@@ -117,3 +117,62 @@ func TestMachineRestartWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteStoreDamage garbles the end of a NATS server's store, as a
+// disk might, with no record of hubd's beside it (a remote NATS): the Log
+// opened after finds the unreadable last event, serves what remains under
+// a new epoch and keeps that generation in the stream, so that every node
+// opened after it, and it again, agrees on that epoch without finding the
+// loss again.
+func TestRemoteStoreDamage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startNATS(t, dir, 0)
+	l, err := cluster.Open(t.Context(), testConfig(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if _, err := l.Append(t.Context(), msg("news"), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.Epoch()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	natsPort := port(srv)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	blk := filepath.Join(dir, "jetstream", "$G", "streams", cluster.DefaultStream, "msgs", "1.blk")
+	fi, err := os.Stat(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(blk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(strings.Repeat("Z", 100)), fi.Size()-100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	srv = startNATS(t, dir, natsPort)
+
+	a := open(t, testConfig(srv))
+	if a.Epoch() == before || len(a.Damage()) != 1 || !strings.Contains(a.Damage()[0], "sequences 50 lost") {
+		t.Fatalf("after the damage: epoch %s (was %s), damage %q", a.Epoch(), before, a.Damage())
+	}
+	st, err := a.State(t.Context())
+	if err != nil || st.Last != 49 {
+		t.Fatalf("State %+v (%v): want Last 49, the last event that can be read", st, err)
+	}
+	b := open(t, testConfig(srv))
+	if b.Epoch() != a.Epoch() || len(b.Damage()) != 0 {
+		t.Fatalf("a second node: epoch %s, damage %q; want %s and none", b.Epoch(), b.Damage(), a.Epoch())
+	}
+	seq, err := b.Append(t.Context(), msg("news"), "")
+	if err != nil || seq <= 50 {
+		t.Fatalf("append after the damage: %d (%v), want past 50", seq, err)
+	}
+}

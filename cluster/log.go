@@ -283,9 +283,9 @@ func (l *Log) check(ctx context.Context, info *jetstream.StreamInfo, rec *record
 	if err != nil {
 		return err
 	}
-	gen := uint64(0)
+	gen := generation(info.Config)
 	if rec != nil && rec.Created.Equal(info.Created) {
-		gen = rec.Generation
+		gen = max(gen, rec.Generation)
 	}
 	if d.tail {
 		l.readable.Store(d.readable)
@@ -299,8 +299,9 @@ func (l *Log) check(ctx context.Context, info *jetstream.StreamInfo, rec *record
 		if l.cfg.OnDamage == DamageRefuse {
 			return fmt.Errorf("%w: stream %q (epoch %s): %s", ErrDamaged, l.cfg.Stream, old, d)
 		}
-		if rec == nil || rec.Created.Equal(info.Created) {
-			gen++ // the same stream: only the generation can tell
+		gen++
+		if err := l.keepGeneration(ctx, info, gen); err != nil {
+			return err // serving under the old epoch could hand out its IDs again
 		}
 		l.epoch = epochOf(info.Config.Name, info.Created, gen)
 		l.noteDamage(fmt.Sprintf("at start: %s; epoch %s replaced by %s", d, old, l.epoch), d.count())
