@@ -38,9 +38,11 @@ var errMoved = errors.New("the NATS connection came back")
 // Follow calls fn with every message stored with a sequence above after,
 // in stream order, one at a time, each exactly once, and then with every
 // message stored later, until ctx ends (it returns ctx.Err()), the Log is
-// closed (ErrClosed), fn returns an error (returned as it is) or a message
-// cannot be read (an error wrapping ErrFormat, naming its sequence). It
-// runs in the caller's goroutine, and so does fn.
+// closed (ErrClosed), fn returns an error (returned as it is), a message
+// cannot be read (an error wrapping ErrFormat, naming its sequence) or the
+// stream lost events (an error wrapping ErrDamaged: it is gone, its last
+// sequence went back, or it claims events it cannot deliver; Append then
+// refuses too). It runs in the caller's goroutine, and so does fn.
 //
 // When the connection breaks or the stream's server restarts, Follow
 // resumes after the last sequence it delivered, with no gap and no

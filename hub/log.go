@@ -29,8 +29,9 @@ type EventLog interface {
 	// which a retry with the same key resolves.
 	Append(ctx context.Context, m LogMessage, idempotencyKey string) (seq uint64, err error)
 	// Follow calls fn with every entry above after, in sequence order, each
-	// once, then with every later one, until ctx ends, the log is closed or
-	// fn fails; it rides out broken connections by itself. Sequences may
+	// once, then with every later one, until ctx ends, the log is closed,
+	// fn fails or the log finds it lost events (an error wrapping
+	// ErrLogDamaged); it rides out broken connections by itself. Sequences may
 	// skip numbers (entries removed by the log's limits).
 	Follow(ctx context.Context, after uint64, fn func(LogEntry) error) error
 	// Read calls fn, in order, with every stored entry above after and at

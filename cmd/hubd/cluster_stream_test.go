@@ -15,19 +15,25 @@ import (
 	"github.com/hubd-dev/hubd/cluster"
 )
 
-// streamConfig reads the config of the stream name from the server.
-func streamConfig(t *testing.T, srv *server.Server, name string) jetstream.StreamConfig {
+// jetStream connects to srv's JetStream until the test ends.
+func jetStream(t *testing.T, srv *server.Server) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(t.Context(), name)
+	return js
+}
+
+// streamConfig reads the config of the stream name from the server.
+func streamConfig(t *testing.T, srv *server.Server, name string) jetstream.StreamConfig {
+	t.Helper()
+	s, err := jetStream(t, srv).Stream(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,34 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hubd-dev/hubd/hub"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // damageEvents is how many events TestDamagedStore stores before it
 // damages the store: a few hundred KiB in msgs/1.blk.
@@ -100,9 +78,9 @@ func TestDamagedStore(t *testing.T) {
 			tc.damage(t, dir)
 
 			// cluster-on-damage refuse: hubd says what was lost and exits.
-			var refused lockedBuffer
+			refused := newWatchedBuffer()
 			r := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-cluster-on-damage", "refuse"}, args...)...)
-			r.Stderr = &refused
+			r.Stderr = refused
 			if err := r.Run(); err == nil {
 				t.Fatal("hubd started on a damaged store with cluster-on-damage refuse")
 			}
@@ -110,9 +88,9 @@ func TestDamagedStore(t *testing.T) {
 				t.Fatalf("refusal does not say why:\n%s", refused.String())
 			}
 
-			var logs lockedBuffer
+			logs := newWatchedBuffer()
 			c := exec.Command(bin, append([]string{"-addr", strings.TrimPrefix(base, "http://")}, args...)...)
-			c.Stderr = &logs
+			c.Stderr = logs
 			cmd, _ = startCmd(t, c)
 			waitReadyz(t, base)
 			if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "damaged") {
@@ -265,25 +243,16 @@ func metricValue(t *testing.T, base, name string) float64 {
 func TestStreamGoneWhileRunning(t *testing.T) {
 	bin := buildHubd(t)
 	srv := startJetStream(t)
-	var logs lockedBuffer
+	logs := newWatchedBuffer()
 	c := exec.Command(bin, "-addr", "127.0.0.1:0", "-cluster", srv.ClientURL(), "-log-level", "warn")
-	c.Stderr = &logs
+	c.Stderr = logs
 	_, base := startCmd(t, c)
 	waitReadyz(t, base)
 	for i := range 3 {
 		publishHTML(t, base, "news", fmt.Sprintf(`<p id="n">%d</p>`, i))
 	}
 
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := js.DeleteStream(t.Context(), "HUBD"); err != nil {
+	if err := jetStream(t, srv).DeleteStream(t.Context(), "HUBD"); err != nil {
 		t.Fatal(err)
 	}
 
