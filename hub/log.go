@@ -343,8 +343,8 @@ func (h *Hub) FollowErr() error {
 	return h.follow.err
 }
 
-// WaitCaughtUp waits until CaughtUp, the hub stops following its log (it
-// returns FollowErr) or ctx ends (ctx.Err()).
+// WaitCaughtUp waits until CaughtUp (nil), the hub stops following its
+// log (FollowErr, or ErrClosed after Shutdown) or ctx ends (ctx.Err()).
 func (h *Hub) WaitCaughtUp(ctx context.Context) error {
 	if h.follow == nil {
 		return nil
@@ -353,7 +353,15 @@ func (h *Hub) WaitCaughtUp(ctx context.Context) error {
 	case <-h.follow.caughtUp:
 		return h.FollowErr()
 	case <-h.follow.done:
-		return h.FollowErr()
+		if err := h.FollowErr(); err != nil {
+			return err
+		}
+		select {
+		case <-h.follow.caughtUp:
+			return nil
+		default:
+			return ErrClosed
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
