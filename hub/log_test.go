@@ -37,6 +37,21 @@ func startNATS(t testing.TB) *server.Server {
 	return srv
 }
 
+// jetStream connects to srv's JetStream until the test ends.
+func jetStream(t *testing.T, srv *server.Server) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // logHub starts a hub on its own connection to srv's stream.
 func logHub(t *testing.T, srv *server.Server, cfg hub.Config) *hub.Hub {
 	t.Helper()
@@ -369,15 +384,7 @@ func TestLogUnreadableEntryStopsReadiness(t *testing.T) {
 	if !h.CaughtUp() {
 		t.Fatal("not caught up on an empty log")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStream(t, srv)
 	m := &nats.Msg{Subject: cluster.DefaultSubjectPrefix + ".x", Header: nats.Header{"Hubd-Format": {"99"}}, Data: []byte("?")}
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
@@ -466,15 +473,7 @@ func TestLogLostStopsFollowing(t *testing.T) {
 	if _, err := h.Publish([]string{"t"}, elements("before")); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStream(t, srv)
 	if err := js.DeleteStream(t.Context(), cluster.DefaultStream); err != nil {
 		t.Fatal(err)
 	}
