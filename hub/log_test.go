@@ -13,10 +13,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/internal/natstest"
 	"github.com/hubd-dev/hubd/sse"
 )
 
@@ -35,21 +35,6 @@ func startNATS(t testing.TB) *server.Server {
 		t.Fatal("NATS not ready")
 	}
 	return srv
-}
-
-// jetStream connects to srv's JetStream until the test ends.
-func jetStream(t *testing.T, srv *server.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 // logHub starts a hub on its own connection to srv's stream.
@@ -384,7 +369,7 @@ func TestLogUnreadableEntryStopsReadiness(t *testing.T) {
 	if !h.CaughtUp() {
 		t.Fatal("not caught up on an empty log")
 	}
-	js := jetStream(t, srv)
+	js := natstest.JetStream(t, srv.ClientURL())
 	m := &nats.Msg{Subject: cluster.DefaultSubjectPrefix + ".x", Header: nats.Header{"Hubd-Format": {"99"}}, Data: []byte("?")}
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
@@ -473,7 +458,7 @@ func TestLogLostStopsFollowing(t *testing.T) {
 	if _, err := h.Publish([]string{"t"}, elements("before")); err != nil {
 		t.Fatal(err)
 	}
-	js := jetStream(t, srv)
+	js := natstest.JetStream(t, srv.ClientURL())
 	if err := js.DeleteStream(t.Context(), cluster.DefaultStream); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/internal/natstest"
 )
 
 // damageEvents is how many events TestDamagedStore stores before it
@@ -252,7 +253,7 @@ func TestStreamGoneWhileRunning(t *testing.T) {
 		publishHTML(t, base, "news", fmt.Sprintf(`<p id="n">%d</p>`, i))
 	}
 
-	if err := jetStream(t, srv).DeleteStream(t.Context(), "HUBD"); err != nil {
+	if err := natstest.JetStream(t, srv.ClientURL()).DeleteStream(t.Context(), "HUBD"); err != nil {
 		t.Fatal(err)
 	}
 
