@@ -26,6 +26,8 @@ const (
 	DefaultPublishTimeout   = 5 * time.Second
 	DefaultReconnectWait    = 250 * time.Millisecond
 	DefaultReconnectMaxWait = 5 * time.Second
+	// DefaultSyncInterval is the NATS server's own default.
+	DefaultSyncInterval = 2 * time.Minute
 )
 
 // Config says where the event log lives and how it is kept. Its zero
@@ -89,6 +91,18 @@ type Config struct {
 	// ReconnectMaxWait (DefaultReconnectWait, DefaultReconnectMaxWait).
 	ReconnectWait    time.Duration
 	ReconnectMaxWait time.Duration
+
+	// OnDamage is what Open does when the stream lost events it once
+	// held: DamageNewEpoch (the default, also for "") or DamageRefuse.
+	OnDamage string
+	// The embedded server writes each event to the operating system at
+	// once (it survives the process's crash) and syncs its files to disk
+	// every SyncInterval (DefaultSyncInterval): a power cut can lose
+	// what was acknowledged since the last sync. SyncAlways syncs every
+	// write before it is acknowledged instead. Embedded only: a remote
+	// NATS server has its own sync_interval setting.
+	SyncInterval time.Duration
+	SyncAlways   bool
 }
 
 // Embedded reports whether c runs an embedded NATS server.
@@ -179,6 +193,21 @@ func (c Config) Validate() error {
 		if c.EmbeddedListen != "" {
 			bad("EmbeddedListen", fmt.Sprintf("%q", c.EmbeddedListen), "applies to the embedded server only")
 		}
+		const remoteSync = "applies to the embedded server only: set sync_interval in the NATS servers' configuration"
+		if c.SyncAlways {
+			bad("SyncAlways", true, remoteSync)
+		}
+		if c.SyncInterval != 0 {
+			bad("SyncInterval", c.SyncInterval, remoteSync)
+		}
+	}
+	if c.SyncInterval < 0 {
+		bad("SyncInterval", c.SyncInterval, "must not be negative")
+	}
+	switch c.OnDamage {
+	case "", DamageNewEpoch, DamageRefuse:
+	default:
+		bad("OnDamage", fmt.Sprintf("%q", c.OnDamage), fmt.Sprintf("want %q or %q", DamageNewEpoch, DamageRefuse))
 	}
 	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 {
 		bad("Replicas", c.Replicas, "want 1 or 3")
@@ -296,6 +325,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReconnectMaxWait == 0 {
 		c.ReconnectMaxWait = DefaultReconnectMaxWait
+	}
+	if c.OnDamage == "" {
+		c.OnDamage = DamageNewEpoch
+	}
+	if c.SyncInterval == 0 && c.Embedded() {
+		c.SyncInterval = DefaultSyncInterval
 	}
 	return c
 }

@@ -14,6 +14,15 @@
 // JetStream storing in Config.DataDir: one node whose acknowledged events
 // survive a crash, with nothing to install.
 //
+// Open checks the stream against what this node last recorded of it (a
+// file beside the embedded server's store) and what JetStream reports;
+// when events were lost it logs them at ERROR, counts them (Stats.Lost,
+// Damage) and gives the stream a new generation, kept in the stream's
+// metadata, and so a new Epoch: no ID handed out before names another
+// event. Config.OnDamage DamageRefuse makes Open fail with ErrDamaged
+// instead. Config.SyncInterval and SyncAlways set how the embedded server
+// syncs to disk.
+//
 // What is stored, and where, is described by Message (the payload, with
 // a format version header) and TopicToken (the subjects).
 //

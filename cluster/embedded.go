@@ -20,6 +20,9 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   cfg.DataDir,
 		NoSigs:     true,
+		// Set both: the server takes a zero interval for "unset".
+		SyncInterval: cfg.SyncInterval,
+		SyncAlways:   cfg.SyncAlways,
 	}
 	if cfg.EmbeddedListen == "" {
 		opts.DontListen = true

@@ -38,9 +38,11 @@ var errMoved = errors.New("the NATS connection came back")
 // Follow calls fn with every message stored with a sequence above after,
 // in stream order, one at a time, each exactly once, and then with every
 // message stored later, until ctx ends (it returns ctx.Err()), the Log is
-// closed (ErrClosed), fn returns an error (returned as it is) or a message
-// cannot be read (an error wrapping ErrFormat, naming its sequence). It
-// runs in the caller's goroutine, and so does fn.
+// closed (ErrClosed), fn returns an error (returned as it is), a message
+// cannot be read (an error wrapping ErrFormat, naming its sequence) or the
+// stream lost events (an error wrapping ErrDamaged: it is gone, its last
+// sequence went back, or it claims events it cannot deliver; Append then
+// refuses too). It runs in the caller's goroutine, and so does fn.
 //
 // When the connection breaks or the stream's server restarts, Follow
 // resumes after the last sequence it delivered, with no gap and no
@@ -115,19 +117,76 @@ func (l *Log) followOnce(ctx context.Context, back <-chan struct{}, last *uint64
 		Replicas:          1,
 		InactiveThreshold: time.Minute, // in case dropConsumer's delete is lost
 	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fatal{l.breakOn(span{1, max(*last, 1)}, "the stream is gone (deleted while this node followed it)")}
+	}
 	if err != nil {
 		return fmt.Errorf("follow from %d: %w", *last+1, err)
 	}
 	defer l.dropConsumer(cons)
+	// A follow starts over after the connection came back, maybe to a
+	// server that lost what it held: check before waiting on a pull.
+	if err := l.checkIdle(ctx, cons, *last); err != nil {
+		return err
+	}
 	var delivered uint64 // the consumer's count of messages it sent
 	for {
+		before := *last
 		pull, cancel := context.WithTimeout(ctx, followExpiry)
 		err := l.pull(pull, back, cons, &delivered, last, fn)
 		cancel()
+		if err == nil && *last == before {
+			err = l.checkIdle(ctx, cons, *last)
+		}
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// checkIdle is called when a follow starts and after a pull that
+// delivered nothing: it checks that the stream did not lose events this
+// follower is behind or has delivered already. A loss is an error wrapping ErrDamaged, in a fatal:
+// this node stops, instead of waiting forever for events that are gone
+// or handing out IDs that named other events (Append refuses from then
+// on); a restart gives what remains a new epoch. Nothing is decided when
+// the stream cannot be asked: the next pull tells.
+func (l *Log) checkIdle(ctx context.Context, cons jetstream.Consumer, last uint64) error {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	ci, err := cons.Info(ctx) // after the stream's: an event stored in between is pending
+	if err != nil {
+		return nil
+	}
+	st := info.State
+	var lost span
+	var why string
+	switch {
+	case st.LastSeq < last:
+		lost = span{st.LastSeq + 1, last}
+		why = fmt.Sprintf("the stream's last sequence went back from %d to %d: new events would take IDs that named others", last, st.LastSeq)
+	case st.LastSeq > last && st.Msgs > 0 && ci.NumPending == 0 && st.LastSeq != l.ghost.Load():
+		lost = span{last + 1, st.LastSeq}
+		why = fmt.Sprintf("the stream says it holds up to sequence %d but has nothing to deliver after %d", st.LastSeq, last)
+	default:
+		return nil
+	}
+	return fatal{l.breakOn(lost, why)}
+}
+
+// breakOn records a loss found while the Log runs and makes Append refuse
+// from then on; it returns the error that says so.
+func (l *Log) breakOn(lost span, why string) error {
+	err := fmt.Errorf("%w: stream %q: sequences %s lost: %s (restart to serve what remains under a new epoch)", ErrDamaged, l.cfg.Stream, lost, why)
+	l.mu.Lock()
+	if l.broken == nil {
+		l.broken = err
+	}
+	l.mu.Unlock()
+	l.noteDamage("while running: "+err.Error(), lost.To-lost.From+1)
+	return err
 }
 
 // pull makes one pull and hands its messages to fn. It returns nil when

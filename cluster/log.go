@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +52,8 @@ const (
 	keyAfter     = "after"
 	keyEpoch     = "epoch"
 	keyComponent = "component"
+	keyLost      = "lost"
+	keyOldEpoch  = "old_epoch"
 )
 
 // Log is a node's handle on the event log: a JetStream stream that every
@@ -75,6 +77,19 @@ type Log struct {
 	wg     sync.WaitGroup // running Follow and Read calls
 	once   sync.Once      // closes nc and srv
 
+	// The record of what this node last knew of the stream (see record),
+	// kept beside the embedded server's store; recPath is "" without one.
+	recPath string
+	boot    string     // the machine's boot, for the record
+	recMu   sync.Mutex // guards rec and its file
+	rec     record
+	// When the stream's last sequence (ghost) holds no event that can be
+	// read, readable is the highest one that can: State says it as Last,
+	// so that a follower does not wait for ghost forever.
+	ghost, readable atomic.Uint64
+	damage          []string // guarded by mu: see Damage
+	broken          error    // guarded by mu: why Append refuses, once Follow found a loss
+
 	stats counters
 
 	retained retainedBucket // see retainedstore.go
@@ -95,12 +110,16 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{cfg: cfg, logger: logger, back: make(chan struct{})}
+	l := &Log{cfg: cfg, logger: logger, back: make(chan struct{}), recPath: cfg.recordPath(), boot: bootID()}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if err := l.open(ctx); err != nil {
 		l.cancel()
 		l.closeConn()
 		return nil, err
+	}
+	if l.recPath != "" {
+		l.wg.Add(1)
+		go l.keepRecord() // ends when Shutdown cancels l.ctx
 	}
 	logger.Info("cluster log open", keyStream, cfg.Stream, keyEpoch, l.epoch, keyURL, l.nc.ConnectedUrlRedacted())
 	return l, nil
@@ -230,6 +249,11 @@ func (c Config) streamConfig() jetstream.StreamConfig {
 
 func (l *Log) ensureStream(ctx context.Context) error {
 	want := l.cfg.streamConfig()
+	rec, err := loadRecord(l.recPath)
+	if err != nil {
+		return err
+	}
+	created := false
 	s, err := l.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = l.js.CreateStream(ctx, want)
@@ -237,6 +261,7 @@ func (l *Log) ensureStream(ctx context.Context) error {
 			// Another node created it first, maybe otherwise.
 			s, err = l.js.Stream(ctx, want.Name)
 		} else if err == nil {
+			created = true
 			l.logger.Info("cluster stream created", keyStream, want.Name)
 		}
 	}
@@ -248,8 +273,70 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		return err
 	}
 	l.stream = s
-	l.epoch = epochOf(info.Config.Name, info.Created)
-	return nil
+	return l.check(ctx, info, rec, created)
+}
+
+// check compares the stream with what this node last recorded of it and
+// sets the epoch: the stream's own, or a new one when events were lost,
+// so that no ID handed out before names another event now. With
+// DamageRefuse a loss is an error wrapping ErrDamaged instead.
+func (l *Log) check(ctx context.Context, info *jetstream.StreamInfo, rec *record, created bool) error {
+	d, err := l.inspect(ctx, info, rec, created)
+	if err != nil {
+		return err
+	}
+	gen := generation(info.Config)
+	if rec != nil && rec.Created.Equal(info.Created) {
+		gen = max(gen, rec.Generation)
+	}
+	if d.tail {
+		l.readable.Store(d.readable)
+		l.ghost.Store(info.State.LastSeq)
+	}
+	if len(d.causes) > 0 {
+		old := epochOf(info.Config.Name, info.Created, gen)
+		if rec != nil {
+			old = rec.Epoch
+		}
+		if l.cfg.OnDamage == DamageRefuse {
+			return fmt.Errorf("%w: stream %q (epoch %s): %s", ErrDamaged, l.cfg.Stream, old, d)
+		}
+		gen++
+		if err := l.keepGeneration(ctx, info, gen); err != nil {
+			return err // serving under the old epoch could hand out its IDs again
+		}
+		l.epoch = epochOf(info.Config.Name, info.Created, gen)
+		l.noteDamage(fmt.Sprintf("at start: %s; epoch %s replaced by %s", d, old, l.epoch), d.count())
+		l.logger.Error("cluster event log damaged: serving what remains under a new epoch; clients resuming from an older ID are told they missed events",
+			keyStream, l.cfg.Stream, keyLost, d.String(), keyEpoch, l.epoch, keyOldEpoch, old)
+	} else {
+		l.epoch = epochOf(info.Config.Name, info.Created, gen)
+	}
+	if l.recPath == "" {
+		return nil
+	}
+	l.rec = record{
+		Stream: l.cfg.Stream, Created: info.Created, Generation: gen, Epoch: l.epoch,
+		Last: info.State.LastSeq, Deleted: uint64(info.State.NumDeleted), Ghost: l.ghost.Load(),
+		Boot: l.boot, Running: true,
+	}
+	return l.rec.save(l.recPath)
+}
+
+// noteDamage keeps a loss for Damage and the metrics.
+func (l *Log) noteDamage(what string, events uint64) {
+	l.mu.Lock()
+	l.damage = append(l.damage, what)
+	l.mu.Unlock()
+	l.stats.lost.Add(events)
+}
+
+// Damage describes each loss of events the Log found, at Open or while it
+// followed the stream, oldest first; nil when it found none.
+func (l *Log) Damage() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.damage)
 }
 
 // fits returns nil when the stream config have keeps events as want
@@ -306,25 +393,9 @@ func limit[T int64 | time.Duration](v T) any {
 	return v
 }
 
-// epochOf names a stream's life: the same for as long as the stream
-// lives, another when it is deleted and created again. 8 characters of
-// base 36, no '-'.
-func epochOf(name string, created time.Time) string {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write([]byte(created.UTC().Format(time.RFC3339Nano)))
-	const size = 36 * 36 * 36 * 36 * 36 * 36 * 36 * 36 // 8 digits
-	s := strconv.FormatUint(h.Sum64()%size, 36)
-	for len(s) < 8 {
-		s = "0" + s
-	}
-	return s
-}
-
 // Epoch returns the name of the stream's life, stable until the stream
-// is deleted and created again: hub event IDs are "EPOCH-SEQ", SEQ being
-// the stream sequence.
+// is deleted and created again or Open finds that it lost events: hub
+// event IDs are "EPOCH-SEQ", SEQ being the stream sequence.
 func (l *Log) Epoch() string { return l.epoch }
 
 // Append stores m as one stream message and returns its sequence, once
@@ -356,6 +427,9 @@ func (l *Log) append(ctx context.Context, m Message, key string, hdr nats.Header
 	if l.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
+	if err := l.brokenErr(); err != nil {
+		return nil, err
+	}
 	if s := l.nc.Status(); s != nats.CONNECTED {
 		l.stats.unavailable.Add(1)
 		return nil, fmt.Errorf("append: %w: connection %s", ErrUnavailable, s)
@@ -376,6 +450,7 @@ func (l *Log) append(ctx context.Context, m Message, key string, hdr nats.Header
 	pctx, cancel := context.WithTimeout(ctx, l.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
+	known := l.stats.lastSeq.Load() // stored before this event was sent
 	ack, err := l.js.PublishMsg(pctx, msg, opts...)
 	if err != nil {
 		switch {
@@ -389,6 +464,11 @@ func (l *Log) append(ctx context.Context, m Message, key string, hdr nats.Header
 			l.stats.unavailable.Add(1)
 		}
 		return nil, fmt.Errorf("append: %w", err)
+	}
+	if ack.Sequence <= known && !ack.Duplicate {
+		// The stream held sequence known before this event was sent, so
+		// it went back: the ID would name two events.
+		return nil, fmt.Errorf("append: %w", l.breakOn(span{ack.Sequence, known}, fmt.Sprintf("a new event was stored as %d, but the stream had reached %d before", ack.Sequence, known)))
 	}
 	l.stats.appended(time.Since(start), ack.Sequence, ack.Duplicate)
 	return ack, nil
@@ -442,6 +522,9 @@ func (l *Log) State(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("stream %q state: %w", l.cfg.Stream, unavailable(err))
 	}
 	st := State{First: info.State.FirstSeq, Last: info.State.LastSeq, Msgs: info.State.Msgs, Bytes: info.State.Bytes}
+	if g := l.ghost.Load(); g != 0 && st.Last == g {
+		st.Last = l.readable.Load() // the last sequence holds nothing to follow
+	}
 	if st.Msgs == 0 {
 		st.First = st.Last + 1
 	}
@@ -458,6 +541,7 @@ type counters struct {
 	latency, lastLatency, maxLatency atomic.Int64
 	lastSeq, followed, pending       atomic.Uint64
 	reads, readEntries               atomic.Uint64
+	lost                             atomic.Uint64
 }
 
 func (c *counters) appended(d time.Duration, seq uint64, dup bool) {
@@ -506,6 +590,8 @@ func (l *Log) Stats() Stats {
 		Pending:           c.pending.Load(),
 		Reads:             c.reads.Load(),
 		ReadEntries:       c.readEntries.Load(),
+		Lost:              c.lost.Load(),
+		Damage:            l.Damage(),
 	}
 }
 
@@ -539,11 +625,67 @@ func (l *Log) Shutdown(ctx context.Context) error {
 	var err error
 	select {
 	case <-done:
+		l.writeRecord(true)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	l.closeConn()
 	return err
+}
+
+// keepRecord writes the highest sequence this node knows of into the
+// record every recordEvery, until the Log is shut down. Shutdown waits
+// for it (l.wg).
+func (l *Log) keepRecord() {
+	defer l.wg.Done()
+	t := time.NewTicker(recordEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+			l.writeRecord(false)
+		}
+	}
+}
+
+// writeRecord saves the record when the stream went past its Last; at
+// the end (Shutdown) also with the stream's count of missing sequences.
+func (l *Log) writeRecord(end bool) {
+	if l.recPath == "" {
+		return
+	}
+	l.recMu.Lock()
+	defer l.recMu.Unlock()
+	r := l.rec
+	r.Last = max(r.Last, l.stats.lastSeq.Load())
+	if end {
+		r.Running = false
+	}
+	if end && l.brokenErr() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if info, err := l.stream.Info(ctx); err == nil {
+			r.Last = max(r.Last, info.State.LastSeq)
+			r.Deleted = uint64(info.State.NumDeleted)
+		}
+		cancel()
+	}
+	if r == l.rec {
+		return
+	}
+	if err := r.save(l.recPath); err != nil {
+		l.logger.Warn("cluster: keeping the record of the stream", keyErr, err)
+		return
+	}
+	l.rec = r
+}
+
+// brokenErr is why Append refuses, or nil.
+func (l *Log) brokenErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.broken
 }
 
 // Close is Shutdown without a time limit.

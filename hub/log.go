@@ -29,8 +29,9 @@ type EventLog interface {
 	// which a retry with the same key resolves.
 	Append(ctx context.Context, m LogMessage, idempotencyKey string) (seq uint64, err error)
 	// Follow calls fn with every entry above after, in sequence order, each
-	// once, then with every later one, until ctx ends, the log is closed or
-	// fn fails; it rides out broken connections by itself. Sequences may
+	// once, then with every later one, until ctx ends, the log is closed,
+	// fn fails or the log finds it lost events (an error wrapping
+	// ErrLogDamaged); it rides out broken connections by itself. Sequences may
 	// skip numbers (entries removed by the log's limits).
 	Follow(ctx context.Context, after uint64, fn func(LogEntry) error) error
 	// Read calls fn, in order, with every stored entry above after and at
@@ -107,6 +108,10 @@ type LogStats struct {
 	Followed, Pending uint64
 	// Reads counts Read calls, ReadEntries the entries they delivered.
 	Reads, ReadEntries uint64
+	// Lost counts the events the log found lost from its store (at open
+	// or while following); Damage describes each loss, oldest first.
+	Lost   uint64
+	Damage []string
 }
 
 // ErrLogUnavailable is wrapped by the error of a publish, or of a
@@ -114,6 +119,12 @@ type LogStats struct {
 // be reached: nothing was lost, try again later. An EventLog's errors wrap
 // it for that case.
 var ErrLogUnavailable = errors.New("hub: event log unavailable")
+
+// ErrLogDamaged is wrapped by the error with which an EventLog's Follow or
+// Append says that the log lost events it once held while this node ran:
+// the node stops following, answers /readyz with 503 and refuses
+// publishes until it is restarted (see FollowErr).
+var ErrLogDamaged = errors.New("hub: event log lost events")
 
 // logTimeout bounds how long the hub waits on the log: to read the log's
 // state at New, and, within the caller's context, for a Subscribe to read
@@ -323,15 +334,37 @@ func (h *Hub) CaughtUp() bool {
 	return h.follow.err == nil
 }
 
-// WaitCaughtUp waits until CaughtUp or ctx ends, and returns ctx.Err() in
-// the second case.
+// FollowErr returns why the hub stopped following its log, or nil while
+// it follows (and without a log). A node whose following stopped gets no
+// new events and refuses publishes: it must be restarted.
+func (h *Hub) FollowErr() error {
+	if h.follow == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.follow.err
+}
+
+// WaitCaughtUp waits until CaughtUp (nil), the hub stops following its
+// log (FollowErr, or ErrClosed after Shutdown) or ctx ends (ctx.Err()).
 func (h *Hub) WaitCaughtUp(ctx context.Context) error {
 	if h.follow == nil {
 		return nil
 	}
 	select {
 	case <-h.follow.caughtUp:
-		return nil
+		return h.FollowErr()
+	case <-h.follow.done:
+		if err := h.FollowErr(); err != nil {
+			return err
+		}
+		select {
+		case <-h.follow.caughtUp:
+			return nil
+		default:
+			return ErrClosed
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -361,6 +394,11 @@ func (h *Hub) publishLog(ctx context.Context, topics []string, opts PublishOptio
 	out := Published{IDs: make([]string, len(bufs)), Topics: topics}
 	if err := h.checkRetainLog(topics, opts.Private, ops); err != nil {
 		return Published{}, err
+	}
+	if err := h.FollowErr(); errors.Is(err, ErrLogDamaged) {
+		// Its events would be stored where this node no longer follows,
+		// maybe under an ID that named another event.
+		return Published{}, fmt.Errorf("publish: this node stopped following the event log: %w", err)
 	}
 	var first, last uint64
 	for i, buf := range bufs {

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -12,10 +13,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubd-dev/hubd/cluster"
 	"github.com/hubd-dev/hubd/hub"
+	"github.com/hubd-dev/hubd/internal/natstest"
 	"github.com/hubd-dev/hubd/sse"
 )
 
@@ -368,15 +369,7 @@ func TestLogUnreadableEntryStopsReadiness(t *testing.T) {
 	if !h.CaughtUp() {
 		t.Fatal("not caught up on an empty log")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, srv.ClientURL())
 	m := &nats.Msg{Subject: cluster.DefaultSubjectPrefix + ".x", Header: nats.Header{"Hubd-Format": {"99"}}, Data: []byte("?")}
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
@@ -451,5 +444,43 @@ func TestLogReplayBounded(t *testing.T) {
 		if sub.Missed != (tc.want[0] == "missed") {
 			t.Errorf("%s: Missed %v", tc.name, sub.Missed)
 		}
+	}
+}
+
+// TestLogLostStopsFollowing deletes the stream under a hub that follows
+// it: WaitCaughtUp and FollowErr say why following stopped (an error
+// wrapping ErrLogDamaged), and a publish is refused with it instead of
+// being stored where this node no longer follows.
+func TestLogLostStopsFollowing(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	h := logHub(t, srv, hub.Config{})
+	if _, err := h.Publish([]string{"t"}, elements("before")); err != nil {
+		t.Fatal(err)
+	}
+	js := natstest.JetStream(t, srv.ClientURL())
+	if err := js.DeleteStream(t.Context(), cluster.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	// Caught up already: WaitCaughtUp answers at once; FollowErr turns
+	// to the cause once the follower meets the loss.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.FollowErr() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("still following a deleted stream")
+		}
+		runtime.Gosched()
+	}
+	if err := h.FollowErr(); !errors.Is(err, hub.ErrLogDamaged) {
+		t.Fatalf("FollowErr %v, want ErrLogDamaged", err)
+	}
+	if err := h.WaitCaughtUp(t.Context()); !errors.Is(err, hub.ErrLogDamaged) {
+		t.Fatalf("WaitCaughtUp %v, want ErrLogDamaged", err)
+	}
+	if h.CaughtUp() {
+		t.Fatal("CaughtUp with following stopped")
+	}
+	if _, err := h.Publish([]string{"t"}, elements("after")); !errors.Is(err, hub.ErrLogDamaged) {
+		t.Fatalf("publish after the loss: %v, want ErrLogDamaged", err)
 	}
 }

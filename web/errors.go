@@ -68,6 +68,10 @@ func statusOf(err error) (int, string) {
 		// request was done that a retry would repeat (a publish's retry
 		// with the same Idempotency-Key is stored once).
 		return http.StatusServiceUnavailable, ""
+	case errors.Is(err, hub.ErrLogDamaged):
+		// This node stopped following a log that lost events: another
+		// node, or this one once restarted, takes the request.
+		return http.StatusServiceUnavailable, ""
 	}
 	return http.StatusInternalServerError, ""
 }

@@ -45,6 +45,7 @@ var logMetricHelp = map[string]string{
 	"hubd_cluster_unavailable_total":    "Appends refused because the event log could not be reached (answered 503).",
 	"hubd_cluster_replay_reads_total":   "Reads of older events from the event log for reconnecting subscribers.",
 	"hubd_cluster_replay_entries_total": "Events those reads delivered.",
+	"hubd_cluster_lost_events_total":    "Events the event log's store lost, as found when this node started or while it followed the log (see /readyz for which).",
 }
 
 func newCollector(h *hub.Hub, refused refusalCounts) *collector {
@@ -111,6 +112,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		metric("hubd_cluster_unavailable_total", prometheus.CounterValue, float64(ls.Unavailable))
 		metric("hubd_cluster_replay_reads_total", prometheus.CounterValue, float64(ls.Reads))
 		metric("hubd_cluster_replay_entries_total", prometheus.CounterValue, float64(ls.ReadEntries))
+		metric("hubd_cluster_lost_events_total", prometheus.CounterValue, float64(ls.Lost))
 	}
 	for _, r := range refusals {
 		ch <- prometheus.MustNewConstMetric(c.refDesc, prometheus.CounterValue, float64(c.refused[r].Load()), r.name)

@@ -346,8 +346,18 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 		return
 	}
+	if err := s.hub.FollowErr(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not following the cluster's event log: " + err.Error()})
+		return
+	}
 	if !s.hub.CaughtUp() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "catching up with the cluster's event log"})
+		return
+	}
+	if ls, ok := s.hub.LogStats(); ok && len(ls.Damage) > 0 {
+		// Ready: what remains is served under a new epoch, but an
+		// operator should know what was lost.
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "damage": ls.Damage})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -9,25 +9,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubd-dev/hubd/cluster"
+	"github.com/hubd-dev/hubd/internal/natstest"
 )
 
 // streamConfig reads the config of the stream name from the server.
 func streamConfig(t *testing.T, srv *server.Server, name string) jetstream.StreamConfig {
 	t.Helper()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := js.Stream(t.Context(), name)
+	s, err := natstest.JetStream(t, srv.ClientURL()).Stream(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

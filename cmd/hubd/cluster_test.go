@@ -84,6 +84,9 @@ func TestClusterSettings(t *testing.T) {
 		{"cert without key", []string{"-cluster", "nats://a:4222", "-cluster-cert", "c.pem"}, []string{`cluster-cert and cluster-key "c.pem"/"": give both or neither`}},
 		{"zero limit", []string{"-cluster", "nats://a:4222", "-cluster-max-msgs", "0"}, []string{`cluster-max-msgs (from flag -cluster-max-msgs): "0" is not a positive whole number, nor none`}},
 		{"bad age", []string{"-cluster", "nats://a:4222", "-cluster-max-age", "-2h"}, []string{`cluster-max-age (from flag -cluster-max-age): "-2h" is not a positive duration`}},
+		{"bad sync", []string{"-cluster", "embedded", "-data-dir", "/tmp/x", "-cluster-sync", "sometimes"}, []string{`cluster-sync (from flag -cluster-sync): "sometimes" is neither always nor a positive duration`}},
+		{"sync of a remote NATS", []string{"-cluster", "nats://a:4222", "-cluster-sync", "always"}, []string{"cluster-sync true: applies to the embedded server only: set sync_interval"}},
+		{"bad on-damage", []string{"-cluster", "embedded", "-data-dir", "/tmp/x", "-cluster-on-damage", "ignore"}, []string{`cluster-on-damage (from flag -cluster-on-damage): "ignore" is neither new-epoch nor refuse`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(tc.args, env(nil), nil)
@@ -103,6 +106,33 @@ func TestClusterSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClusterSyncSettings checks that cluster-sync and cluster-on-damage
+// reach cluster.Config, and that the default sync asks nothing of a
+// remote NATS.
+func TestClusterSyncSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args     []string
+		always   bool
+		interval time.Duration
+		damage   string
+	}{
+		{[]string{"-cluster", "nats://a:4222"}, false, 0, cluster.DamageNewEpoch},
+		{[]string{"-cluster", "embedded", "-data-dir", "/tmp/x"}, false, 0, cluster.DamageNewEpoch},
+		{[]string{"-cluster", "embedded", "-data-dir", "/tmp/x", "-cluster-sync", "always", "-cluster-on-damage", "refuse"}, true, 0, cluster.DamageRefuse},
+		{[]string{"-cluster", "embedded", "-data-dir", "/tmp/x", "-cluster-sync", "1s"}, false, time.Second, cluster.DamageNewEpoch},
+	} {
+		c, err := loadConfig(tc.args, env(nil), nil)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		cc := c.clusterConfig()
+		if cc.SyncAlways != tc.always || cc.SyncInterval != tc.interval || cc.OnDamage != tc.damage {
+			t.Errorf("%v: sync always %v, interval %v, on damage %q; want %v, %v, %q", tc.args, cc.SyncAlways, cc.SyncInterval, cc.OnDamage, tc.always, tc.interval, tc.damage)
+		}
 	}
 }
 

@@ -112,17 +112,44 @@ type config struct {
 	Mercure          bool
 	MercureCookie    string
 	MercureAnonymous bool
+	// Durability of the event log: how the embedded server syncs to disk,
+	// and what a damaged store makes hubd do (cluster.Config).
+	ClusterSync     string
+	ClusterOnDamage string
 }
+
+// Defaults of the durability settings.
+const (
+	// DefaultClusterSync is how often the embedded server syncs its files
+	// to disk (NATS's own default); "always" syncs every event.
+	DefaultClusterSync = "2m0s"
+	// DefaultClusterOnDamage serves what remains of a damaged store under
+	// a new epoch.
+	DefaultClusterOnDamage = cluster.DamageNewEpoch
+)
+
+// syncAlways is the cluster-sync value that syncs every event.
+const syncAlways = "always"
 
 // clusterConfig is the event log the cluster settings describe.
 func (c *config) clusterConfig() cluster.Config {
-	return cluster.Config{
+	cfg := cluster.Config{
 		URLs: c.Cluster, Stream: c.ClusterStream, Name: c.NodeID,
 		CredsFile: c.ClusterCreds, User: c.ClusterUser, Password: c.ClusterPassword, Token: c.ClusterToken,
 		CAFile: c.ClusterCA, CertFile: c.ClusterCert, KeyFile: c.ClusterKey,
 		MaxAge: c.ClusterMaxAge, MaxMsgs: c.ClusterMaxMsgs, MaxBytes: c.ClusterMaxBytes, Replicas: c.ClusterReplicas,
-		DataDir: c.DataDir,
+		DataDir: c.DataDir, OnDamage: c.ClusterOnDamage,
 	}
+	switch c.ClusterSync {
+	case "", DefaultClusterSync:
+		// The server's default; also the only value a remote NATS allows.
+	case syncAlways:
+		cfg.SyncAlways = true
+	default:
+		// A duration, checked when the setting was read.
+		cfg.SyncInterval, _ = time.ParseDuration(c.ClusterSync)
+	}
+	return cfg
 }
 
 // setting is one configurable value: its name (the flag, the YAML key, and
@@ -415,6 +442,28 @@ var settings = []setting{
 	boolSetting("mercure", DefaultMercure, "serve the Mercure protocol at /.well-known/mercure, for Mercure publishers and EventSource pages", func(c *config) *bool { return &c.Mercure }),
 	stringSetting("mercure-cookie", web.DefaultMercureCookie, "cookie a Mercure subscriber's (or browser publisher's) token may come in", func(c *config) *string { return &c.MercureCookie }),
 	boolSetting("mercure-anonymous", false, "while authorization is on, let Mercure subscribers without a token subscribe (to public updates only)", func(c *config) *bool { return &c.MercureAnonymous }),
+	// Durability of the event log.
+	{name: "cluster-sync", def: DefaultClusterSync, help: "with cluster: embedded, how often the event log's files are synced to disk (a duration such as 1s), or always: every event is synced before it is acknowledged. An acknowledged event survives a crash of hubd either way; a power cut can lose the events acknowledged since the last sync, unless always. For a remote NATS, set sync_interval in its own configuration", set: func(c *config, v string) error {
+		v = strings.TrimSpace(v)
+		if v == syncAlways {
+			c.ClusterSync = v
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is neither %s nor a positive duration such as 1s or 2m", v, syncAlways)
+		}
+		c.ClusterSync = d.String()
+		return nil
+	}},
+	{name: "cluster-on-damage", def: DefaultClusterOnDamage, help: "what hubd does when it finds that the event log's store lost events it once held (a damaged or deleted file): " + cluster.DamageNewEpoch + " serves what remains under a new epoch, so that no event ID names two events and clients holding an older ID are told they missed events; " + cluster.DamageRefuse + " refuses to start, leaving the store as it is", set: func(c *config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != cluster.DamageNewEpoch && v != cluster.DamageRefuse {
+			return fmt.Errorf("%q is neither %s nor %s", v, cluster.DamageNewEpoch, cluster.DamageRefuse)
+		}
+		c.ClusterOnDamage = v
+		return nil
+	}},
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
 	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
 	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),
@@ -569,6 +618,7 @@ var clusterSettings = map[string]string{
 	"Password": "cluster-password", "Token": "cluster-token", "CAFile": "cluster-ca", "CertFile": "cluster-cert",
 	"KeyFile": "cluster-key", "MaxAge": "cluster-max-age", "MaxMsgs": "cluster-max-msgs", "MaxBytes": "cluster-max-bytes",
 	"Replicas": "cluster-replicas", "DataDir": "data-dir",
+	"SyncInterval": "cluster-sync", "SyncAlways": "cluster-sync", "OnDamage": "cluster-on-damage",
 }
 
 // settingError is a cluster.FieldError worded with the names of hubd's

@@ -96,6 +96,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return &configError{fmt.Errorf("cluster: %w\n(set cluster-max-age, cluster-max-msgs, cluster-max-bytes "+
 				"and cluster-replicas as the stream has them, or name another stream with cluster-stream)", err)}
 		}
+		if errors.Is(err, cluster.ErrDamaged) {
+			return fmt.Errorf("cluster: %w\n(hubd refuses to start on a damaged store because cluster-on-damage is %s; "+
+				"set it to %s to serve what remains under a new epoch)", err, cluster.DamageRefuse, cluster.DamageNewEpoch)
+		}
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}

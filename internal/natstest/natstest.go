@@ -5,6 +5,7 @@ package natstest
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,4 +34,20 @@ func AwaitJetStream(ctx context.Context, nc *nats.Conn) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// JetStream connects to the NATS server at url and returns its JetStream,
+// failing t when it cannot; the connection is closed when t ends.
+func JetStream(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
