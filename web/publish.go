@@ -77,8 +77,10 @@ const MaxIdempotencyKey = 128
 // carries the same key within the window (a single node's
 // idempotency-window, a cluster's duplicate window) answers the first
 // publish's result and publishes nothing. The key returned is scoped to
-// p's credential (an API key or token), so that one publisher cannot learn
-// another's result; without authorization it is used as given.
+// p's credential (an API key or token), or without authorization to the
+// client's address (after trusted proxies), so that one publisher can
+// neither learn another's result nor have its own event dropped as
+// another's repeat.
 func idempotencyKey(r *http.Request, p publisher) (string, error) {
 	vs := r.Header.Values("Idempotency-Key")
 	switch len(vs) {
@@ -97,10 +99,7 @@ func idempotencyKey(r *http.Request, p publisher) (string, error) {
 			return "", badField("Idempotency-Key", fmt.Errorf("byte %#x at %d; want printable ASCII", k[i], i))
 		}
 	}
-	if !strings.HasPrefix(p.key, "ip:") {
-		k = p.key + "|" + k
-	}
-	return k, nil
+	return p.key + "|" + k, nil
 }
 
 // MaxOptionBytes bounds each option of a publish: a Datastar-* header or
