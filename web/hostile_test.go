@@ -101,6 +101,14 @@ func TestHostileRequests(t *testing.T) {
 		{name: "refused on a keep-alive connection, chunked body trickling", raw: "POST /publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", trickle: "1\r\n\"\r\n", status: 401, field: "authorization", msg: "invalid token"},
 		{name: "body that never comes", raw: "POST /topics/public/feed HTTP/1.1\r\nHost: x\r\nAuthorization: " + key + "\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n<p>", status: 408, field: "body", msg: "not received in full within the read-timeout of 500ms"},
 
+		// A retry is applied in every form, within an hour, or refused by name.
+		{name: "retry header over an hour", method: "POST", path: feed, header: html("Datastar-Retry-Duration", "3600001"), body: "<p>x</p>", status: 400, field: "retryDuration", msg: "3600001 milliseconds, more than the limit of 3600000 (one hour)"},
+		{name: "retry parameter of a century", method: "POST", path: feed + "?retryDuration=3155760000000", header: html(), body: "<p>x</p>", status: 400, field: "retryDuration", msg: "more than the limit of 3600000 (one hour)"},
+		{name: "retry header not a number", method: "POST", path: feed, header: html("Datastar-Retry-Duration", "1e9"), body: "<p>x</p>", status: 400, field: "retryDuration", msg: `"1e9" is not a whole number of milliseconds`},
+		{name: "retry under a short name", method: "POST", path: feed, header: html("Datastar-Retry", "5000"), body: "<p>x</p>", status: 400, field: "Datastar-Retry", msg: "not an option"},
+		{name: "retry parameter under a short name", method: "POST", path: feed + "?retry=5000", header: html(), body: "<p>x</p>", status: 400, field: "retry", msg: "not an option"},
+		{name: "batch retry for all over an hour", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"retryDuration":3600001,"events":[{"type":"patchSignals","signals":{"a":1}}]}`, status: 400, field: "retryDuration", msg: "more than the limit of 3600000 (one hour)"},
+
 		// Options are bounded one by one, and with the body by max-body-bytes.
 		{name: "selector header over the option limit", method: "POST", path: feed, header: html("Datastar-Selector", "#"+strings.Repeat("a", 4096)), body: "<p>x</p>", status: 400, field: "selector", msg: "selector: 4097 bytes, more than the limit of 4096 for an option"},
 		{name: "selector parameter over the option limit", method: "POST", path: feed + "?selector=%23" + strings.Repeat("a", 4096), header: html(), body: "<p>x</p>", status: 400, field: "selector", msg: "selector: 4097 bytes, more than the limit of 4096 for an option"},
