@@ -160,7 +160,7 @@ func readEvents(r io.Reader, maxLine, maxEvent int, emit func(Event) bool) error
 			continue
 		}
 		if size += len(buf); size > maxEvent {
-			return fmt.Errorf("%w: an event of more than %d bytes (the limit; see WithStreamLimits)", ErrEventTooLarge, maxEvent)
+			return fmt.Errorf("%w: an event of more than %d bytes (the client's limit)", ErrEventTooLarge, maxEvent)
 		}
 		field, value, _ := strings.Cut(line, ":")
 		value = strings.TrimPrefix(value, " ")
@@ -183,7 +183,7 @@ func readLine(br *bufio.Reader, dst []byte, max int) ([]byte, error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(dst)+len(chunk) > max+1 { // the line feed is not the line's
-			return dst, fmt.Errorf("%w: a line of more than %d bytes (the limit; see WithStreamLimits)", ErrLineTooLong, max)
+			return dst, fmt.Errorf("%w: a line of more than %d bytes (the client's limit)", ErrLineTooLong, max)
 		}
 		dst = append(dst, chunk...)
 		if err != bufio.ErrBufferFull {
