@@ -21,7 +21,7 @@ import (
 // event is one server-sent event as a client parses it; frames without
 // data (cursor frames, comments) are reported too, so that tests see IDs.
 type event struct {
-	Type string
+	Type  string
 	ID    string // the id field of this event, if it had one
 	Retry string // the retry field of this event, if it had one
 	Data  string

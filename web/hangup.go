@@ -48,6 +48,12 @@ func (s *Server) hungUp(o *openStream) {
 	o.sub.Close()
 }
 
+// probeHalfClosed has the hijacked stream o, whose client shut down its
+// sending side, write a heartbeat now: a client that closed its socket
+// answers it with a reset, which the watcher takes as a hang-up; one that
+// only half-closed reads it and goes on streaming (see hangups).
+func probeHalfClosed(o *openStream) { o.sub.Beat() }
+
 // Close stops the Server's background work and waits for it: the watcher
 // of hijacked connections (started by the first HTTP/1.1 stream), and the
 // summaries of repeated log lines, which it writes at once. Streams that
