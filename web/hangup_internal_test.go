@@ -31,14 +31,7 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 		}
 	}, func(o *openStream) { t.Errorf("stream %d probed, but no client half-closed", o.n) })
 	defer w.close()
-	streams := make([]*openStream, 3)
-	clients := make([]net.Conn, 3)
-	for i := range streams {
-		client, server := tcpPair(t)
-		clients[i] = client
-		streams[i] = &openStream{n: uint64(i + 1), ctx: context.Background(), raw: &rawStream{conn: server}}
-		w.watch(streams[i])
-	}
+	streams, clients := watchPairs(t, w, 3, "")
 	reset(t, clients[0])
 	<-busy // the watcher is in stream 1's hungUp
 	reset(t, clients[1])
@@ -82,6 +75,21 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 	}
 }
 
+// watchPairs has w watch n streams, numbered from 1 and of address ip,
+// each on the server's end of a TCP connection; it returns them and the
+// client ends of their connections.
+func watchPairs(t *testing.T, w *hangups, n int, ip string) ([]*openStream, []net.Conn) {
+	t.Helper()
+	streams, clients := make([]*openStream, n), make([]net.Conn, n)
+	for i := range streams {
+		client, server := tcpPair(t)
+		clients[i] = client
+		streams[i] = &openStream{n: uint64(i + 1), ip: ip, ctx: context.Background(), raw: &rawStream{conn: server}}
+		w.watch(streams[i])
+	}
+	return streams, clients
+}
+
 // reset closes c with a reset instead of a FIN, as a client whose socket
 // is gone answers what is written to it.
 func reset(t *testing.T, c net.Conn) {
@@ -103,14 +111,7 @@ func TestHalfCloseIsNotHangUp(t *testing.T) {
 		func(o *openStream) { ended <- o.n },
 		func(o *openStream) { probed <- o.n })
 	defer w.close()
-	streams := make([]*openStream, 2)
-	clients := make([]net.Conn, 2)
-	for i := range streams {
-		client, server := tcpPair(t)
-		clients[i] = client
-		streams[i] = &openStream{n: uint64(i + 1), ip: "192.0.2.1", ctx: context.Background(), raw: &rawStream{conn: server}}
-		w.watch(streams[i])
-	}
+	streams, clients := watchPairs(t, w, 2, "192.0.2.1")
 	for _, c := range clients {
 		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
 			t.Fatal(err)

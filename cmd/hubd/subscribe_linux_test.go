@@ -85,25 +85,9 @@ func TestSubscribeCLIEscapesControlsOnATerminal(t *testing.T) {
 		}
 	}
 
-	piped := exec.Command(bin, args...)
-	stdout, err := piped.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := piped.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { piped.Process.Kill(); piped.Wait() })
-	pr := bufio.NewReader(stdout)
-	var raw strings.Builder
-	for range 5 {
-		line, err := pr.ReadString('\n')
-		if err != nil {
-			t.Fatalf("read from the pipe after %q: %v", raw.String(), err)
-		}
-		raw.WriteString(line)
-	}
-	if raw.String() != event {
-		t.Errorf("through a pipe:\n got %q\nwant %q", raw.String(), event)
+	// Through a pipe: the lines as they came.
+	piped := readLines(t, subscribeCLI(t, bin, args[1:]...), 5)
+	if got := strings.Join(piped, "\n") + "\n"; got != event {
+		t.Errorf("through a pipe:\n got %q\nwant %q", got, event)
 	}
 }
