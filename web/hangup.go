@@ -24,6 +24,9 @@ var errHungUp = errors.New("web: client hung up")
 //
 //	open:    hijack, then watch (register the connection's hang-up)
 //	pump:    a plain receive on the channel, as before
+//	half-close: the watcher watches it for a reset only and has it write
+//	         a heartbeat at once (probeHalfClosed): a closed socket answers
+//	         with the reset, a hang-up; a half-closed client reads on
 //	hang-up: the watcher logs and counts the client as pruned, gives its
 //	         slot back and closes its subscription (hungUp)
 //	close:   unwatch (deregister), then close the connection: in this

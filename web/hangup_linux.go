@@ -78,7 +78,7 @@ var errNoWatch = errors.New("web: hang-up watcher stopped")
 
 // newHangups returns a watcher that calls hungUp, from its own goroutine
 // or from reap's caller, with each watched stream whose client hangs up,
-// and probe, from its own goroutine, with each whose client half-closes.
+// and probe, from the same goroutines, with each whose client half-closes.
 func newHangups(log *slog.Logger, hungUp, probe func(*openStream)) *hangups {
 	w := &hangups{log: log, hungUp: hungUp, probe: probe, watched: map[uint64]*openStream{}, halfs: map[uint64]*openStream{}}
 	w.ended.L = &w.mu
@@ -205,7 +205,8 @@ func (w *hangups) run(rc syscall.RawConn) {
 // reap ends at once the streams whose hang-ups the kernel has reported
 // and run has not taken yet, and the half-closed streams of address ip
 // (see hangups), then waits for the streams run has taken to be ended,
-// and says how many it ended itself. A stream from ip about to be refused
+// and says how many hang-ups it took itself: the events it read from epoll
+// and the half-closed streams it ended. A stream from ip about to be refused
 // for a limit calls it first: a browser tab that reloads closes
 // its stream and opens the next at once, and the next must find the slot
 // of the one it closed free, however busy the scheduler is. (The kernel
