@@ -446,6 +446,52 @@ func TestParseExpiry(t *testing.T) {
 	}
 }
 
+// TestParseRefusesDatesThatAreNotNumbers checks that exp, nbf and iat
+// must be JSON numbers, as RFC 7519 makes a NumericDate: one written as a
+// string, even of digits, is refused with the claim named, while the same
+// dates as numbers are accepted.
+func TestParseRefusesDatesThatAreNotNumbers(t *testing.T) {
+	t.Parallel()
+	a := newAuthorizer(t, auth.Config{Secret: secret})
+	// Signed by hand: the JWT library writes dates only as numbers.
+	sign := func(payload string) string {
+		enc := base64.RawURLEncoding
+		in := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(payload))
+		sig, err := jwt.SigningMethodHS256.Sign(in, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in + "." + enc.EncodeToString(sig)
+	}
+	const grant = `"hubd":{"publish":["**"]}`
+	tests := []struct {
+		name, payload string
+		want          string // what the error says; empty: accepted
+	}{
+		{"numbers", `{"exp":4102444800,"nbf":1000000000,"iat":1000000000,` + grant + `}`, ""},
+		{"exp as a string", `{"exp":"4102444800",` + grant + `}`, `claim exp: "4102444800" is not a NumericDate`},
+		{"nbf as a string", `{"exp":4102444800,"nbf":"1000000000",` + grant + `}`, `claim nbf: "1000000000" is not a NumericDate`},
+		{"iat as a string", `{"exp":4102444800,"iat":"1000000000",` + grant + `}`, `claim iat: "1000000000" is not a NumericDate`},
+		{"exp as a boolean", `{"exp":true,` + grant + `}`, "claim exp: true is not a NumericDate"},
+		{"exp as an object", `{"exp":{"n":4102444800},` + grant + `}`, "claim exp: {"},
+		{"exp null", `{"exp":null,` + grant + `}`, "claim exp: null is not a NumericDate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			claims, err := a.Parse(sign(tt.payload))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Parse: %v", err)
+			case tt.want == "" && (claims.ExpiresAt == nil || claims.ExpiresAt.Unix() != 4102444800):
+				t.Errorf("exp = %v, want 4102444800", claims.ExpiresAt)
+			case tt.want != "" && (!errors.Is(err, auth.ErrInvalidToken) || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Parse = %v, want ErrInvalidToken saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // TestMintClaims checks what Mint writes and what it refuses.
 func TestMintClaims(t *testing.T) {
 	t.Parallel()

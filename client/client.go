@@ -34,6 +34,14 @@ const (
 	DefaultBackoffMax  = 10 * time.Second
 )
 
+// Defaults of the stream limits (see WithStreamLimits): twice and eight
+// times a hub's default max-body-bytes (1 MiB), which bounds every event a
+// hub sends, with its field names and options.
+const (
+	DefaultMaxLineBytes  = 2 << 20
+	DefaultMaxEventBytes = 8 << 20
+)
+
 // ErrUnsupportedEvent is wrapped by the error for an event Publish cannot
 // send: the hub's batch endpoint carries patch-elements, patch-signals and
 // execute-script events only.
@@ -47,6 +55,8 @@ type Client struct {
 	retries     int
 	backoffBase time.Duration
 	backoffMax  time.Duration
+	maxLine     int // see WithStreamLimits
+	maxEvent    int
 }
 
 // Option configures a Client.
@@ -68,6 +78,18 @@ func WithRetries(n int, base, max time.Duration) Option {
 	return func(c *Client) { c.retries, c.backoffBase, c.backoffMax = n, base, max }
 }
 
+// WithStreamLimits bounds what Subscribe reads of a stream, so that a
+// hostile or broken hub (or whoever sits between a plain-HTTP hub and the
+// client) cannot make it hold an endless line or event in memory: line
+// bytes for one line, event bytes for the lines of one event together,
+// field names included (DefaultMaxLineBytes and DefaultMaxEventBytes
+// unless set). Past either, Subscribe yields an error wrapping
+// ErrLineTooLong or ErrEventTooLarge and stops. Raise them for a hub whose
+// max-body-bytes is higher than its default.
+func WithStreamLimits(line, event int) Option {
+	return func(c *Client) { c.maxLine, c.maxEvent = line, event }
+}
+
 // New returns a client of the hub at baseURL (such as
 // "http://127.0.0.1:8080"; a path prefix is kept).
 func New(baseURL string, opts ...Option) (*Client, error) {
@@ -79,12 +101,16 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: base URL %q: want http:// or https:// and a host", baseURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &Client{base: u, hc: http.DefaultClient, retries: DefaultRetries, backoffBase: DefaultBackoffBase, backoffMax: DefaultBackoffMax}
+	c := &Client{base: u, hc: http.DefaultClient, retries: DefaultRetries, backoffBase: DefaultBackoffBase, backoffMax: DefaultBackoffMax,
+		maxLine: DefaultMaxLineBytes, maxEvent: DefaultMaxEventBytes}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.retries < 0 || c.backoffBase <= 0 || c.backoffMax < c.backoffBase {
 		return nil, fmt.Errorf("client: retries %d, backoff %v to %v: want retries >= 0 and 0 < base <= max", c.retries, c.backoffBase, c.backoffMax)
+	}
+	if c.maxLine <= 0 || c.maxEvent <= 0 {
+		return nil, fmt.Errorf("client: stream limits of %d bytes a line and %d an event: want both above zero", c.maxLine, c.maxEvent)
 	}
 	if c.hc == nil {
 		c.hc = http.DefaultClient

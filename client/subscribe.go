@@ -18,6 +18,12 @@ import (
 // missed events that it no longer holds.
 const MissedSignal = "_hubdMissed"
 
+// Errors of a stream that breaks the client's limits (WithStreamLimits).
+var (
+	ErrLineTooLong   = errors.New("client: stream line too long")
+	ErrEventTooLarge = errors.New("client: stream event too large")
+)
+
 // Event is one server-sent event as a subscriber receives it.
 type Event struct {
 	Type string   // the event name, such as "datastar-patch-elements"
@@ -36,8 +42,10 @@ type Event struct {
 // after the last event ID it saw, so that nothing is lost or repeated
 // while the hub still holds the events (else an event with Missed comes
 // first). It yields an error and stops only when the hub refuses the
-// subscription with a 4xx (an *Error) or ctx ends (ctx's error), or when
-// the loop breaks.
+// subscription with a 4xx (an *Error), sends a line or an event past the
+// client's limits (an error wrapping ErrLineTooLong or ErrEventTooLarge:
+// a hub that does so would do it again), or ctx ends (ctx's error), or
+// when the loop breaks.
 func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID string) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		q := url.Values{"topic": topics}
@@ -47,7 +55,7 @@ func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID str
 			var wait time.Duration
 			if err == nil {
 				got := false
-				err = readEvents(resp.Body, func(ev Event) bool {
+				err = readEvents(resp.Body, c.maxLine, c.maxEvent, func(ev Event) bool {
 					got = true
 					if ev.ID != "" {
 						lastEventID = ev.ID
@@ -59,6 +67,10 @@ func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID str
 				})
 				resp.Body.Close()
 				if errors.Is(err, errStop) {
+					return
+				}
+				if errors.Is(err, ErrLineTooLong) || errors.Is(err, ErrEventTooLarge) {
+					yield(Event{}, fmt.Errorf("subscribe: %w", err))
 					return
 				}
 				if got {
@@ -117,17 +129,23 @@ var errStop = errors.New("client: stop")
 // split at the first colon, one leading space dropped, comments skipped,
 // an event dispatched at a blank line if it has data or an ID) and hands
 // each event to emit, until the stream ends (its error, io.EOF for a clean
-// end) or emit returns false (errStop).
-func readEvents(r io.Reader, emit func(Event) bool) error {
+// end), emit returns false (errStop), or a line is longer than maxLine
+// bytes (ErrLineTooLong) or the lines of an event other than comments
+// take more than maxEvent bytes together (ErrEventTooLarge). Only so much
+// of a line is ever held: past maxLine it is not read on.
+func readEvents(r io.Reader, maxLine, maxEvent int, emit func(Event) bool) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var ev Event
+	var buf []byte
+	size := 0 // bytes of ev's lines so far
 	for {
-		line, err := br.ReadString('\n')
+		var err error
+		buf, err = readLine(br, buf[:0], maxLine)
 		if err != nil {
 			// An unterminated last line is an incomplete event: dropped.
 			return err
 		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		line := strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r")
 		if line == "" {
 			if len(ev.Data) > 0 || ev.ID != "" {
 				ev.Missed = missed(&ev)
@@ -135,11 +153,14 @@ func readEvents(r io.Reader, emit func(Event) bool) error {
 					return errStop
 				}
 			}
-			ev = Event{}
+			ev, size = Event{}, 0
 			continue
 		}
 		if line[0] == ':' {
 			continue
+		}
+		if size += len(buf); size > maxEvent {
+			return fmt.Errorf("%w: an event of more than %d bytes (the client's limit)", ErrEventTooLarge, maxEvent)
 		}
 		field, value, _ := strings.Cut(line, ":")
 		value = strings.TrimPrefix(value, " ")
@@ -152,6 +173,21 @@ func readEvents(r io.Reader, emit func(Event) bool) error {
 			}
 		case "data":
 			ev.Data = append(ev.Data, value)
+		}
+	}
+}
+
+// readLine appends to dst the next line of br, with its line feed, unless
+// it is longer than max bytes (ErrLineTooLong): then it stops reading it.
+func readLine(br *bufio.Reader, dst []byte, max int) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(dst)+len(chunk) > max+1 { // the line feed is not the line's
+			return dst, fmt.Errorf("%w: a line of more than %d bytes (the client's limit)", ErrLineTooLong, max)
+		}
+		dst = append(dst, chunk...)
+		if err != bufio.ErrBufferFull {
+			return dst, err
 		}
 	}
 }

@@ -731,6 +731,23 @@ func (s *Subscription) Close() {
 	})
 }
 
+// Beat offers the heartbeat frame to s alone, as the ticker's Beat does to
+// every client, so that its stream writes now: a write is what tells a
+// client that has gone from one that only stopped sending. A subscription
+// whose buffer is full is evicted, as by Beat; a closed one is left alone.
+func (s *Subscription) Beat() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.clients[s.sub] != s {
+		return
+	}
+	if _, evicted := s.sub.Offer(h.beat); evicted {
+		h.removeLocked(s)
+		h.stats.evictions.Add(1)
+	}
+}
+
 // Subscribe registers a client for topics. lastEventID is the ID of the
 // last event the client received ("" for a new client): the subscription's
 // Replay then holds every later event of its topics, and C every event

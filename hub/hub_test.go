@@ -911,6 +911,42 @@ func TestBeat(t *testing.T) {
 	}
 }
 
+// TestSubscriptionBeat checks that a subscription's own Beat offers the
+// heartbeat to it alone, evicts it when its buffer is full, as the hub's
+// Beat does, and does nothing once it is closed.
+func TestSubscriptionBeat(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, hub.Config{ClientBuffer: 2})
+	probed := subscribe(t, h, "", "a")
+	other := subscribe(t, h, "", "a")
+	probed.Beat()
+	select {
+	case f := <-probed.C():
+		if f.ID != 0 || !bytes.Equal(f.Data, heartbeat.Frame) {
+			t.Errorf("frame = ID %d, %q; want the heartbeat %q", f.ID, f.Data, heartbeat.Frame)
+		}
+	default:
+		t.Fatal("no heartbeat queued for the subscription")
+	}
+	if n := len(other.C()); n != 0 {
+		t.Errorf("the other subscription got %d frames, want none", n)
+	}
+	probed.Beat()
+	probed.Beat()
+	probed.Beat() // the third finds the buffer of two full
+	if got := h.Stats(); got.Evictions != 1 || got.Clients != 1 {
+		t.Errorf("Evictions %d, Clients %d; want 1, 1", got.Evictions, got.Clients)
+	}
+	if _, closed := receive(probed); !closed || !errors.Is(probed.Err(), broadcast.ErrSlow) {
+		t.Errorf("closed %v, Err %v; want an eviction", closed, probed.Err())
+	}
+	other.Close()
+	other.Beat() // closed: nothing to offer, nothing to evict
+	if got := h.Stats(); got.Evictions != 1 || got.Clients != 0 {
+		t.Errorf("after Close: Evictions %d, Clients %d; want 1, 0", got.Evictions, got.Clients)
+	}
+}
+
 func TestHeartbeatTicker(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

@@ -112,8 +112,11 @@ func TestTricklingBodyIsCut(t *testing.T) {
 // TestRefusedBeforeBody checks that a publish that cannot succeed whatever
 // its body (no credential, a topic the credential does not grant, a wrong
 // Content-Type) is answered at once, without waiting for a body that never
-// comes: the read timeout is an hour here, so a handler that waited would
-// hold the connection until the test's own deadline.
+// comes, and that the connection is then closed, although it is a
+// keep-alive one and the client goes on sending its body: the read timeout
+// is an hour here, so a handler that waited, or a server that read the
+// rest of the body after answering, would hold the connection until the
+// test's own deadline.
 func TestRefusedBeforeBody(t *testing.T) {
 	t.Parallel()
 	srv := newAuthServer(t, web.Config{ReadTimeout: time.Hour}, "public/**")
@@ -141,8 +144,9 @@ func TestRefusedBeforeBody(t *testing.T) {
 			if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: 100000\r\n\r\n", c.path, c.header)
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n%sContent-Length: 100000\r\n\r\n<p>", c.path, c.header)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatalf("no answer without a body: %v", err)
 			}
@@ -153,8 +157,26 @@ func TestRefusedBeforeBody(t *testing.T) {
 			if resp.StatusCode != c.status || body.Field != c.field {
 				t.Fatalf("got %s %+v, want %d naming %s", resp.Status, body, c.status, c.field)
 			}
+			// The client trickles the rest of its body; the server must
+			// have closed the connection all the same.
+			if _, err := conn.Write([]byte("x")); err == nil {
+				if err := readToEOF(br); err != nil {
+					t.Fatalf("after the %d, with the body still coming: %v", c.status, err)
+				}
+			}
 		})
 	}
+}
+
+// readToEOF reads what is left on a connection whose server must have
+// closed it; an error says it stayed open until the reader's deadline.
+func readToEOF(r io.Reader) error {
+	n, err := io.Copy(io.Discard, r)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("the connection stays open (%d more bytes, then %w)", n, err)
+	}
+	return nil
 }
 
 // TestTricklingBodyIsCutOnTime runs the server on in-memory connections

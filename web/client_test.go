@@ -21,9 +21,10 @@ import (
 // event is one server-sent event as a client parses it; frames without
 // data (cursor frames, comments) are reported too, so that tests see IDs.
 type event struct {
-	Type string
-	ID   string // the id field of this event, if it had one
-	Data string
+	Type  string
+	ID    string // the id field of this event, if it had one
+	Retry string // the retry field of this event, if it had one
+	Data  string
 }
 
 // sseClient reads events from a real HTTP response, following the
@@ -125,6 +126,8 @@ func (c *sseClient) next() (event, error) {
 			c.lastID = value
 		case "data":
 			data = append(data, value)
+		case "retry":
+			ev.Retry = value
 		}
 	}
 }

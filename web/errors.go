@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/sse"
@@ -92,6 +93,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// would read what is left before answering, as long as the client
 		// takes to send it. Closing the connection answers at once.
 		w.Header().Set("Connection", "close")
+		// After answering, net/http still reads up to 256 KiB of what is
+		// left, to find the end of the request, however slowly it comes:
+		// a client that trickles it would hold the connection and its
+		// goroutine for as long as it liked. A read deadline already past
+		// ends that read at once, and the connection with it. (A writer
+		// without deadlines leaves it to the http.Server's timeouts.)
+		_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
 	}
 	var api *apiError
 	if errors.As(err, &api) {

@@ -24,6 +24,9 @@ var errHungUp = errors.New("web: client hung up")
 //
 //	open:    hijack, then watch (register the connection's hang-up)
 //	pump:    a plain receive on the channel, as before
+//	half-close: the watcher watches it for a reset only and has it write
+//	         a heartbeat at once (probeHalfClosed): a closed socket answers
+//	         with the reset, a hang-up; a half-closed client reads on
 //	hang-up: the watcher logs and counts the client as pruned, gives its
 //	         slot back and closes its subscription (hungUp)
 //	close:   unwatch (deregister), then close the connection: in this
@@ -47,6 +50,12 @@ func (s *Server) hungUp(o *openStream) {
 	}
 	o.sub.Close()
 }
+
+// probeHalfClosed has the hijacked stream o, whose client shut down its
+// sending side, write a heartbeat now: a client that closed its socket
+// answers it with a reset, which the watcher takes as a hang-up; one that
+// only half-closed reads it and goes on streaming (see hangups).
+func probeHalfClosed(o *openStream) { o.sub.Beat() }
 
 // Close stops the Server's background work and waits for it: the watcher
 // of hijacked connections (started by the first HTTP/1.1 stream), and the

@@ -4,10 +4,11 @@ package web
 
 import (
 	"context"
-	"io"
+	"errors"
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,24 +29,17 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 			<-resume
 			watcherDone.Store(true)
 		}
-	})
+	}, func(o *openStream) { t.Errorf("stream %d probed, but no client half-closed", o.n) })
 	defer w.close()
-	streams := make([]*openStream, 3)
-	clients := make([]net.Conn, 3)
-	for i := range streams {
-		client, server := tcpPair(t)
-		clients[i] = client
-		streams[i] = &openStream{n: uint64(i + 1), ctx: context.Background(), raw: &rawStream{conn: server}}
-		w.watch(streams[i])
-	}
-	clients[0].Close()
+	streams, clients := watchPairs(t, w, 3, "")
+	reset(t, clients[0])
 	<-busy // the watcher is in stream 1's hungUp
-	clients[1].Close()
-	// Stream 2's hang-up is ready once the kernel has seen the FIN; the
-	// read of EOF on the server's end says it has.
+	reset(t, clients[1])
+	// Stream 2's hang-up is ready once the kernel has seen the reset; the
+	// read on the server's end that fails with it says it has.
 	streams[1].raw.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := streams[1].raw.conn.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("read on the server end: %v, want EOF", err)
+	if _, err := streams[1].raw.conn.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read on the server end: %v, want a reset", err)
 	}
 	type reaped struct {
 		n            int
@@ -53,7 +47,7 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 	}
 	reap := make(chan reaped, 1)
 	go func() {
-		n := w.reap()
+		n := w.reap("")
 		reap <- reaped{n, watcherDone.Load()}
 	}()
 	if got := []uint64{<-ended, <-ended}; got[0] != 1 || got[1] != 2 {
@@ -65,7 +59,7 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 	if r := <-reap; r.n != 1 || !r.watcherEnded {
 		t.Fatalf("reap took %d hang-ups and returned with the watcher's ending done: %v; want 1 and true", r.n, r.watcherEnded)
 	}
-	if n := w.reap(); n != 0 {
+	if n := w.reap(""); n != 0 {
 		t.Fatalf("a second reap took %d hang-ups, want none", n)
 	}
 	select {
@@ -78,5 +72,89 @@ func TestReapTakesWhatTheWatcherHasNot(t *testing.T) {
 	}
 	if len(w.watched) != 0 {
 		t.Fatalf("%d streams still watched after unwatch", len(w.watched))
+	}
+}
+
+// watchPairs has w watch n streams, numbered from 1 and of address ip,
+// each on the server's end of a TCP connection; it returns them and the
+// client ends of their connections.
+func watchPairs(t *testing.T, w *hangups, n int, ip string) ([]*openStream, []net.Conn) {
+	t.Helper()
+	streams, clients := make([]*openStream, n), make([]net.Conn, n)
+	for i := range streams {
+		client, server := tcpPair(t)
+		clients[i] = client
+		streams[i] = &openStream{n: uint64(i + 1), ip: ip, ctx: context.Background(), raw: &rawStream{conn: server}}
+		w.watch(streams[i])
+	}
+	return streams, clients
+}
+
+// reset closes c with a reset instead of a FIN, as a client whose socket
+// is gone answers what is written to it.
+func reset(t *testing.T, c net.Conn) {
+	t.Helper()
+	if err := c.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// TestHalfCloseIsNotHangUp checks the watcher's side of a half-closed
+// client: its FIN alone is not a hang-up but a probe of its stream; a
+// reset after it, as a client that had closed its socket answers the
+// probe's write, is one; and reap ends a half-closed stream of the
+// address it is given, and of no other.
+func TestHalfCloseIsNotHangUp(t *testing.T) {
+	ended, probed := make(chan uint64, 4), make(chan uint64, 4)
+	w := newHangups(slog.New(slog.DiscardHandler),
+		func(o *openStream) { ended <- o.n },
+		func(o *openStream) { probed <- o.n })
+	defer w.close()
+	streams, clients := watchPairs(t, w, 2, "192.0.2.1")
+	for _, c := range clients {
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := []uint64{recv(t, probed, "probe"), recv(t, probed, "probe")}; got[0]+got[1] != 3 {
+		t.Fatalf("probed streams %v, want 1 and 2", got)
+	}
+	// Stream 1's client had closed its socket: the probe's write draws a
+	// reset, the hang-up.
+	reset(t, clients[0])
+	if n := recv(t, ended, "hang-up"); n != 1 {
+		t.Fatalf("stream %d ended, want 1, whose client reset", n)
+	}
+	if n := w.reap("198.51.100.7"); n != 0 {
+		t.Fatalf("reap for another address ended %d streams, want none", n)
+	}
+	select {
+	case n := <-ended:
+		t.Fatalf("stream %d ended, but its client only half-closed", n)
+	default:
+	}
+	if n := w.reap("192.0.2.1"); n != 1 || recv(t, ended, "end of the half-closed stream") != 2 {
+		t.Fatalf("reap for the half-closed stream's address ended %d streams, want stream 2", n)
+	}
+	for _, o := range streams {
+		w.unwatch(o)
+	}
+	if len(w.watched) != 0 || len(w.halfs) != 0 {
+		t.Fatalf("%d streams still watched, %d half-closed, after unwatch", len(w.watched), len(w.halfs))
+	}
+}
+
+// recv receives from c, failing the test if nothing comes within 10
+// seconds: a watcher that does not do what is awaited fails the test
+// rather than hanging it.
+func recv(t *testing.T, c <-chan uint64, what string) uint64 {
+	t.Helper()
+	select {
+	case n := <-c:
+		return n
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s within 10s", what)
+		return 0
 	}
 }

@@ -27,8 +27,21 @@ import (
 // hang-up once. EPOLLIN is not asked for, so bytes a client sends after
 // its request (it should send none) wake nobody and end nothing; they
 // stay unread, as before. (So does a TLS close_notify alert that comes
-// without the TCP FIN: it is bytes too.) A half-close counts as leaving,
-// as it does for the connections net/http reads itself.
+// without the TCP FIN: it is bytes too.)
+//
+// EPOLLRDHUP alone is not a hang-up. A client that closed its socket and
+// one that only shut down its sending side after its request
+// (shutdown(SHUT_WR), as some proxies and tools do) send the same FIN;
+// the second still reads, and keeps its stream. They differ only once
+// something is written: a closed socket answers with a reset. So on
+// EPOLLRDHUP alone the stream is registered again for EPOLLHUP and
+// EPOLLERR only, marked half-closed, and probed: probe offers it a
+// heartbeat at once, whose write draws the reset from a client that has
+// gone, and the reset ends the stream as any hang-up does. A half-closed
+// stream that is still there gives way to a new stream of its own
+// address that a limit would refuse (see reap): a browser that reloads
+// closes its stream and opens the next at once, and the next must not
+// wait for the probe.
 //
 // The goroutine does not block in epoll_wait: a goroutine blocked in a
 // system call keeps its scheduler slot until the runtime's monitor takes
@@ -45,6 +58,7 @@ import (
 type hangups struct {
 	log    *slog.Logger
 	hungUp func(*openStream) // ends a stream whose client hung up
+	probe  func(*openStream) // has a half-closed stream write at once
 
 	mu      sync.Mutex
 	closed  bool                   // close has run: no more watching
@@ -53,6 +67,7 @@ type hangups struct {
 	epfd    int                    // epoll's descriptor, valid while epoll is open
 	rc      syscall.RawConn        // epoll's, for reap
 	watched map[uint64]*openStream // by stream ID, the key of its epoll event
+	halfs   map[uint64]*openStream // the watched streams whose clients half-closed, by stream ID
 	ending  int                    // streams taken from epoll whose hungUp has not returned
 	ended   sync.Cond              // on mu: ending fell to 0
 	wg      sync.WaitGroup         // run
@@ -62,9 +77,10 @@ type hangups struct {
 var errNoWatch = errors.New("web: hang-up watcher stopped")
 
 // newHangups returns a watcher that calls hungUp, from its own goroutine
-// or from reap's caller, with each watched stream whose client hangs up.
-func newHangups(log *slog.Logger, hungUp func(*openStream)) *hangups {
-	w := &hangups{log: log, hungUp: hungUp, watched: map[uint64]*openStream{}}
+// or from reap's caller, with each watched stream whose client hangs up,
+// and probe, from the same goroutines, with each whose client half-closes.
+func newHangups(log *slog.Logger, hungUp, probe func(*openStream)) *hangups {
+	w := &hangups{log: log, hungUp: hungUp, probe: probe, watched: map[uint64]*openStream{}, halfs: map[uint64]*openStream{}}
 	w.ended.L = &w.mu
 	return w
 }
@@ -114,6 +130,7 @@ func (w *hangups) unwatch(o *openStream) {
 		return
 	}
 	delete(w.watched, o.n)
+	delete(w.halfs, o.n)
 	if w.closed { // not reached: close empties the map
 		return
 	}
@@ -186,9 +203,11 @@ func (w *hangups) run(rc syscall.RawConn) {
 }
 
 // reap ends at once the streams whose hang-ups the kernel has reported
-// and run has not taken yet, then waits for the streams run has taken to
-// be ended, and says how many it ended itself. A stream about to be
-// refused for a limit calls it first: a browser tab that reloads closes
+// and run has not taken yet, and the half-closed streams of address ip
+// (see hangups), then waits for the streams run has taken to be ended,
+// and says how many hang-ups it took itself: the events it read from epoll
+// and the half-closed streams it ended. A stream from ip about to be refused
+// for a limit calls it first: a browser tab that reloads closes
 // its stream and opens the next at once, and the next must find the slot
 // of the one it closed free, however busy the scheduler is. (The kernel
 // has seen the old connection's FIN before the new request, which the
@@ -196,7 +215,7 @@ func (w *hangups) run(rc syscall.RawConn) {
 // reap ends it, or taken by run, which may have been preempted before it
 // gave the slot back: reap waits for it. The wait is short: ending a
 // stream takes the hub's lock, never a client.
-func (w *hangups) reap() int {
+func (w *hangups) reap(ip string) int {
 	w.mu.Lock()
 	rc := w.rc
 	w.mu.Unlock()
@@ -216,6 +235,18 @@ func (w *hangups) reap() int {
 		}
 	})
 	w.mu.Lock()
+	var gone []*openStream
+	for n, o := range w.halfs {
+		if o.ip == ip {
+			delete(w.halfs, n)
+			gone = append(gone, o)
+		}
+	}
+	w.ending += len(gone)
+	w.mu.Unlock()
+	w.end(gone)
+	total += len(gone)
+	w.mu.Lock()
 	for w.ending > 0 {
 		w.ended.Wait()
 	}
@@ -223,35 +254,9 @@ func (w *hangups) reap() int {
 	return total
 }
 
-// hangupBatch is the room of one take.
-type hangupBatch struct {
-	events [64]unix.EpollEvent
-	gone   [64]*openStream
-}
-
-// take reads the ready hang-ups without waiting, and ends their streams.
-// It returns how many events it read. The events are read and counted in
-// ending under mu, so that a reap either finds a hang-up in epoll or
-// waits for its stream to be ended: never neither.
-func (w *hangups) take(epfd int, b *hangupBatch) (int, error) {
-	w.mu.Lock()
-	n, err := unix.EpollWait(epfd, b.events[:], 0)
-	for errors.Is(err, unix.EINTR) {
-		n, err = unix.EpollWait(epfd, b.events[:], 0)
-	}
-	if err != nil {
-		w.mu.Unlock()
-		return 0, os.NewSyscallError("epoll_wait", err)
-	}
-	gone := b.gone[:0]
-	for _, ev := range b.events[:n] {
-		if o := w.watched[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; o != nil {
-			gone = append(gone, o)
-		}
-	}
-	w.ending += len(gone)
-	w.mu.Unlock()
-	// Ending a stream takes the hub's lock: not under ours.
+// end ends the streams gone, counted in ending by the caller, which
+// holds no lock: ending a stream takes the hub's.
+func (w *hangups) end(gone []*openStream) {
 	for i, o := range gone {
 		w.hungUp(o)
 		gone[i] = nil
@@ -263,7 +268,69 @@ func (w *hangups) take(epfd int, b *hangupBatch) (int, error) {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// hangupBatch is the room of one take.
+type hangupBatch struct {
+	events [64]unix.EpollEvent
+	gone   [64]*openStream
+	halfs  [64]*openStream
+}
+
+// take reads the ready hang-ups without waiting, and ends their streams;
+// a stream whose client only shut down its sending side (EPOLLRDHUP
+// alone) is registered again for resets, marked half-closed and probed
+// instead (see hangups). It returns how many events it read. The events
+// are read and counted in ending under mu, so that a reap either finds a
+// hang-up in epoll or waits for its stream to be ended: never neither.
+func (w *hangups) take(epfd int, b *hangupBatch) (int, error) {
+	w.mu.Lock()
+	n, err := unix.EpollWait(epfd, b.events[:], 0)
+	for errors.Is(err, unix.EINTR) {
+		n, err = unix.EpollWait(epfd, b.events[:], 0)
+	}
+	if err != nil {
+		w.mu.Unlock()
+		return 0, os.NewSyscallError("epoll_wait", err)
+	}
+	gone, halfs := b.gone[:0], b.halfs[:0]
+	for _, ev := range b.events[:n] {
+		id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+		o := w.watched[id]
+		switch {
+		case o == nil:
+		case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) == 0 && w.rearmLocked(o) == nil:
+			w.halfs[id] = o
+			halfs = append(halfs, o)
+		default:
+			delete(w.halfs, id)
+			gone = append(gone, o)
+		}
+	}
+	w.ending += len(gone)
+	w.mu.Unlock()
+	// Ending a stream, or offering it a frame, takes the hub's lock: not
+	// under ours.
+	w.end(gone)
+	for i, o := range halfs {
+		w.probe(o)
+		halfs[i] = nil
+	}
 	return n, nil
+}
+
+// rearmLocked registers o's connection again, for resets only: its
+// client has shut down its sending side, and the next hang-up worth
+// telling is a reset. The caller holds mu, and o is watched: its
+// connection is open (see unwatch).
+func (w *hangups) rearmLocked(o *openStream) error {
+	rc := socketOf(o.raw.conn)
+	if rc == nil {
+		return errNoWatch // not reached: only sockets are watched
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLHUP | unix.EPOLLERR | unix.EPOLLONESHOT}
+	ev.Fd, ev.Pad = int32(uint32(o.n)), int32(uint32(o.n>>32))
+	return control(rc, func(fd int) error { return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, &ev) })
 }
 
 // close stops run and waits for it, and closes the epoll instance.
@@ -277,6 +344,7 @@ func (w *hangups) close() {
 	w.closed = true
 	epoll := w.epoll
 	clear(w.watched)
+	clear(w.halfs)
 	w.mu.Unlock()
 	if epoll == nil {
 		return

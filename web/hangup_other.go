@@ -9,9 +9,9 @@ import "log/slog"
 // latest (see hangup_linux.go for the watcher).
 type hangups struct{}
 
-func newHangups(*slog.Logger, func(*openStream)) *hangups { return &hangups{} }
+func newHangups(*slog.Logger, func(*openStream), func(*openStream)) *hangups { return &hangups{} }
 
 func (*hangups) watch(*openStream)   {}
 func (*hangups) unwatch(*openStream) {}
 func (*hangups) close()              {}
-func (*hangups) reap() int           { return 0 }
+func (*hangups) reap(string) int     { return 0 }

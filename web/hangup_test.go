@@ -125,8 +125,8 @@ func within(t testing.TB, limit time.Duration, what string, cond func() bool) ti
 // TestHungUpStreamLeavesAtOnce checks that an HTTP/1.1 stream whose client
 // closes its socket leaves the hub, the metrics and its address's slot
 // long before a heartbeat could notice (the heartbeat is an hour here),
-// and is counted as pruned. A client that shuts down only its sending side
-// counts as gone too, as it does for net/http's own connections.
+// and is counted as pruned. (A client that shuts down only its sending
+// side stays: TestHalfClosedStreamKeepsStreaming.)
 func TestHungUpStreamLeavesAtOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -136,10 +136,8 @@ func TestHungUpStreamLeavesAtOnce(t *testing.T) {
 	}{
 		{"close", false, net.Conn.Close},
 		{"close TLS", true, net.Conn.Close},
-		{"half-close", false, func(c net.Conn) error { return c.(*net.TCPConn).CloseWrite() }},
-		// close_notify alone is bytes, not a hang-up: the FIN after it is.
-		{"half-close TLS", true, func(c net.Conn) error {
-			return errors.Join(c.(*tls.Conn).CloseWrite(), c.(*tls.Conn).NetConn().(*net.TCPConn).CloseWrite())
+		{"close after a half-close", false, func(c net.Conn) error {
+			return errors.Join(halfClose(c), c.Close())
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +168,96 @@ func TestHungUpStreamLeavesAtOnce(t *testing.T) {
 				t.Fatalf("the next stream from the address: %v", err)
 			}
 			next.conn.Close()
+		})
+	}
+}
+
+// halfClose shuts down the sending side of c, a client's connection: a
+// TLS close_notify and then the TCP FIN, or the FIN alone.
+func halfClose(c net.Conn) error {
+	if t, ok := c.(*tls.Conn); ok {
+		return errors.Join(t.CloseWrite(), t.NetConn().(*net.TCPConn).CloseWrite())
+	}
+	return c.(*net.TCPConn).CloseWrite()
+}
+
+// readHeartbeat reads until the next heartbeat (a bare comment line).
+func (c *rawStream) readHeartbeat() error {
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.conn.SetReadDeadline(time.Time{})
+	for {
+		line, err := c.body.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line == ":\n" {
+			return nil
+		}
+	}
+}
+
+// TestHalfClosedStreamKeepsStreaming checks what hubd decided for a
+// client that shuts down its sending side after its request, as some
+// proxies and tools do: it is not gone. Its stream gets a heartbeat at
+// once (the probe that tells a closed socket, which would answer it with
+// a reset, from a half-closed one), then every event, and stays in the
+// hub; a new stream of its address that the address's limit would refuse
+// takes its place instead, the half-closed stream being cut (a reload
+// must not wait); and once it closes its socket for good, the next write
+// finds it gone.
+func TestHalfClosedStreamKeepsStreaming(t *testing.T) {
+	t.Parallel()
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TLS %v", useTLS), func(t *testing.T) {
+			t.Parallel()
+			srv, h, _ := newHangupServer(t, useTLS, web.Config{MaxStreamsPerIP: 2})
+			c, err := openRaw(srv, "/topics/half")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.conn.Close()
+			if err := halfClose(c.conn); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.readHeartbeat(); err != nil {
+				t.Fatalf("the half-closed stream, before its probe: %v", err)
+			}
+			for i := range 3 {
+				id := publishHTML(t, srv, "half", fmt.Sprintf(`<p id="h">%d</p>`, i))
+				if got, err := c.readID(); err != nil || got != id {
+					t.Fatalf("the half-closed stream read %q (%v), want event %s", got, err, id)
+				}
+			}
+			if n := h.Stats().Clients; n != 1 {
+				t.Fatalf("%d clients, want the half-closed one", n)
+			}
+
+			// Its address's second stream fits the limit of two; the
+			// third takes the half-closed stream's place.
+			second, err := openRaw(srv, "/topics/half")
+			if err != nil {
+				t.Fatalf("the address's second stream: %v", err)
+			}
+			defer second.conn.Close()
+			third, err := openRaw(srv, "/topics/half")
+			if err != nil {
+				t.Fatalf("the third stream, past the limit with one stream half-closed: %v", err)
+			}
+			defer third.conn.Close()
+			if _, err := c.readID(); err == nil {
+				t.Fatal("the half-closed stream goes on after giving its place")
+			}
+
+			// A client that half-closes and then closes its socket is
+			// found gone by the probe.
+			if err := errors.Join(halfClose(second.conn), second.conn.Close()); err != nil {
+				t.Fatal(err)
+			}
+			within(t, 5*time.Second, "the closed stream leaves", func() bool { return h.Stats().Clients == 1 })
+			id := publishHTML(t, srv, "half", `<p id="h">last</p>`)
+			if got, err := third.readID(); err != nil || got != id {
+				t.Fatalf("the last stream read %q (%v), want event %s", got, err, id)
+			}
 		})
 	}
 }

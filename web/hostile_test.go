@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -57,6 +58,17 @@ func TestHostileRequests(t *testing.T) {
 		}
 		return "Bearer " + s
 	}
+	// signed signs claims written by hand, as a hostile issuer would: the
+	// JWT library writes dates only as numbers.
+	signed := func(claims string) string {
+		enc := base64.RawURLEncoding
+		in := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(in, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + in + "." + enc.EncodeToString(sig)
+	}
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +97,17 @@ func TestHostileRequests(t *testing.T) {
 		{name: "no Content-Type", method: "POST", path: feed, header: hdr("Authorization", key), body: "x", status: 415, field: "Content-Type", msg: "missing"},
 		{name: "charset not UTF-8", method: "POST", path: feed, header: hdr("Content-Type", "text/html; charset=latin1", "Authorization", key), body: "x", status: 415, field: "Content-Type", msg: `charset "latin1"`},
 		{name: "oversized body", method: "POST", path: feed, header: html(), body: strings.Repeat("x", 17000), status: 413, field: "body", msg: "larger than the limit of 16384 bytes"},
+		{name: "refused on a keep-alive connection, body trickling", raw: "POST /topics/public/feed HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n<p>", trickle: "x", status: 401, field: "authorization", msg: "missing"},
+		{name: "refused on a keep-alive connection, chunked body trickling", raw: "POST /publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", trickle: "1\r\n\"\r\n", status: 401, field: "authorization", msg: "invalid token"},
 		{name: "body that never comes", raw: "POST /topics/public/feed HTTP/1.1\r\nHost: x\r\nAuthorization: " + key + "\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n<p>", status: 408, field: "body", msg: "not received in full within the read-timeout of 500ms"},
+
+		// A retry is applied in every form, within an hour, or refused by name.
+		{name: "retry header over an hour", method: "POST", path: feed, header: html("Datastar-Retry-Duration", "3600001"), body: "<p>x</p>", status: 400, field: "retryDuration", msg: "3600001 milliseconds, more than the limit of 3600000 (one hour)"},
+		{name: "retry parameter of a century", method: "POST", path: feed + "?retryDuration=3155760000000", header: html(), body: "<p>x</p>", status: 400, field: "retryDuration", msg: "more than the limit of 3600000 (one hour)"},
+		{name: "retry header not a number", method: "POST", path: feed, header: html("Datastar-Retry-Duration", "1e9"), body: "<p>x</p>", status: 400, field: "retryDuration", msg: `"1e9" is not a whole number of milliseconds`},
+		{name: "retry under a short name", method: "POST", path: feed, header: html("Datastar-Retry", "5000"), body: "<p>x</p>", status: 400, field: "Datastar-Retry", msg: "not an option"},
+		{name: "retry parameter under a short name", method: "POST", path: feed + "?retry=5000", header: html(), body: "<p>x</p>", status: 400, field: "retry", msg: "not an option"},
+		{name: "batch retry for all over an hour", method: "POST", path: "/publish", header: jsonH(), body: `{"topics":["public/feed"],"retryDuration":3600001,"events":[{"type":"patchSignals","signals":{"a":1}}]}`, status: 400, field: "retryDuration", msg: "more than the limit of 3600000 (one hour)"},
 
 		// Options are bounded one by one, and with the body by max-body-bytes.
 		{name: "selector header over the option limit", method: "POST", path: feed, header: html("Datastar-Selector", "#"+strings.Repeat("a", 4096)), body: "<p>x</p>", status: 400, field: "selector", msg: "selector: 4097 bytes, more than the limit of 4096 for an option"},
@@ -102,6 +124,9 @@ func TestHostileRequests(t *testing.T) {
 		{name: "forged token", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodHS256, []byte("a guessed secret of thirty-two bytes"), nil)), body: "<p>x</p>", status: 401, field: "authorization", msg: "signature is invalid"},
 		{name: "alg none", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil)), body: "<p>x</p>", status: 401, field: "authorization", msg: "signing method none is invalid"},
 		{name: "wrong key kind", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", forge(jwt.SigningMethodRS256, rsaKey, nil)), body: "<p>x</p>", status: 401, field: "authorization", msg: "signing method RS256 is invalid"},
+		{name: "exp as a string", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", signed(`{"exp":"4102444800","hubd":{"publish":["**"]}}`)), body: "<p>x</p>", status: 401, field: "authorization", msg: `claim exp: "4102444800" is not a NumericDate`},
+		{name: "nbf as a string", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", signed(`{"exp":4102444800,"nbf":"0","hubd":{"publish":["**"]}}`)), body: "<p>x</p>", status: 401, field: "authorization", msg: `claim nbf: "0" is not a NumericDate`},
+		{name: "iat as a string", method: "POST", path: feed, header: hdr("Content-Type", "text/html", "Authorization", signed(`{"exp":4102444800,"iat":"0","hubd":{"publish":["**"]}}`)), body: "<p>x</p>", status: 401, field: "authorization", msg: `claim iat: "0" is not a NumericDate`},
 		{name: "topic outside the claims", method: "POST", path: "/topics/private/x", header: hdr("Content-Type", "text/html", "Authorization", "Bearer "+token(t, auth.Patterns{"public/**"}, nil, time.Hour)), body: "<p>x</p>", status: 403, field: "topic", msg: `does not grant publishing to "private/x"`},
 		{name: "hub topic", method: "POST", path: "/topics/$hubd/stats", header: html(), body: "<p>x</p>", status: 403, field: "topic", msg: `topic "$hubd/stats" is reserved for the hub`},
 
@@ -172,6 +197,9 @@ type hostileCase struct {
 	raw          string // sent as it is instead, for what a client library refuses to send
 	status       int
 	field, msg   string
+	// trickle, with raw, is more of raw's body, sent after the answer: the
+	// server must close the connection all the same, not wait for it.
+	trickle string
 }
 
 // check sends c's request to srv and fails t unless the answer has c's
@@ -180,7 +208,7 @@ func (c hostileCase) check(t *testing.T, srv *httptest.Server) {
 	t.Helper()
 	var a answer
 	if c.raw != "" {
-		a.status, a.body = rawAnswer(t, srv.Listener.Addr().String(), c.raw)
+		a.status, a.body = rawAnswer(t, srv.Listener.Addr().String(), c.raw, c.trickle)
 	} else {
 		a = request(t, srv, c.method, c.path, c.header, c.body)
 	}
@@ -190,8 +218,9 @@ func (c hostileCase) check(t *testing.T, srv *httptest.Server) {
 }
 
 // rawAnswer sends a request byte for byte and returns the status code and
-// the JSON error, if the answer is one.
-func rawAnswer(t *testing.T, addr, req string) (int, publishResult) {
+// the JSON error, if the answer is one. With trickle, it then sends
+// trickle and fails t unless the server closes the connection.
+func rawAnswer(t *testing.T, addr, req string, trickle ...string) (int, publishResult) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -204,9 +233,20 @@ func rawAnswer(t *testing.T, addr, req string) (int, publishResult) {
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(trickle) > 0 && trickle[0] != "" {
+		defer func() {
+			// A write may fail once the server has closed: so much the better.
+			if _, err := c.Write([]byte(trickle[0])); err == nil {
+				if err := readToEOF(br); err != nil {
+					t.Errorf("after the %s, with the body still coming: %v", resp.Status, err)
+				}
+			}
+		}()
 	}
 	// The body is not closed: that would read a stream to its end. The
 	// connection is closed instead.

@@ -1,8 +1,12 @@
 package web_test
 
 import (
+	"encoding/json"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +79,67 @@ func TestIdempotencyKeyScopedByCredential(t *testing.T) {
 	}
 	if byKeyAgain.ID != byKey.ID {
 		t.Errorf("the first credential's repeat: %q, want its first answer %q", byKeyAgain.ID, byKey.ID)
+	}
+}
+
+// TestIdempotencyKeyScopedByAddress checks that without authorization a
+// key is remembered per client address: two addresses sending the same
+// key each publish, and each gets its own result back on a repeat. Behind
+// a trusted proxy the address is the one X-Forwarded-For names, so two
+// clients of one proxy are told apart too.
+func TestIdempotencyKeyScopedByAddress(t *testing.T) {
+	t.Parallel()
+	srv, h := newServer(t, hub.Config{}, web.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})
+	sub := subscribe(t, srv, "/topics/shared", "")
+	from := func(local, forwardedFor, body string) publishResult {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		defer c.CloseIdleConnections()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/topics/shared", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "text/html")
+		req.Header.Set("Idempotency-Key", "same")
+		if forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res publishResult
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("publish from %s (for %q): %s %v %+v", local, forwardedFor, resp.Status, err, res)
+		}
+		return res
+	}
+	one := from("127.0.0.1", "", `<p id="a">one</p>`)
+	two := from("127.0.0.2", "", `<p id="a">two</p>`)
+	viaA := from("127.0.0.3", "192.0.2.1", `<p id="a">three</p>`)
+	viaB := from("127.0.0.3", "192.0.2.2", `<p id="a">four</p>`)
+	ids := []string{one.ID, two.ID, viaA.ID, viaB.ID}
+	if slices.Contains(ids, "") || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != 4 {
+		t.Fatalf("four addresses, one key: IDs %v, want four publishes", ids)
+	}
+	// A repeat from each address answers that address's own result.
+	for _, again := range []struct {
+		local, forwardedFor, want string
+	}{{"127.0.0.1", "", one.ID}, {"127.0.0.2", "", two.ID}, {"127.0.0.3", "192.0.2.1", viaA.ID}, {"127.0.0.3", "192.0.2.2", viaB.ID}} {
+		if got := from(again.local, again.forwardedFor, `<p id="a">again</p>`); got.ID != again.want {
+			t.Errorf("repeat from %s (for %q): %s, want its first answer %s", again.local, again.forwardedFor, got.ID, again.want)
+		}
+	}
+	// Every address's event reached the subscriber, each once.
+	for _, want := range ids {
+		ev, err := sub.nextEvent()
+		if err != nil || ev.ID != want {
+			t.Fatalf("subscriber got %+v, %v; want event %s", ev, err, want)
+		}
+	}
+	if n := h.Stats().Events; n != 4 {
+		t.Errorf("%d events published, want 4", n)
 	}
 }

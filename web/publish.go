@@ -57,9 +57,13 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		key, err = idempotencyKey(r, p)
 	}
+	var retry time.Duration
+	if err == nil {
+		retry, err = retryOption(r, 0)
+	}
 	var ev sse.Eventer
 	if err == nil {
-		ev, err = s.eventFromRequest(w, r)
+		ev, err = s.eventFromRequest(w, r, retry)
 	}
 	if err != nil {
 		writeError(w, r, err)
@@ -77,8 +81,10 @@ const MaxIdempotencyKey = 128
 // carries the same key within the window (a single node's
 // idempotency-window, a cluster's duplicate window) answers the first
 // publish's result and publishes nothing. The key returned is scoped to
-// p's credential (an API key or token), so that one publisher cannot learn
-// another's result; without authorization it is used as given.
+// p's credential (an API key or token), or without authorization to the
+// client's address (after trusted proxies), so that one publisher can
+// neither learn another's result nor have its own event dropped as
+// another's repeat.
 func idempotencyKey(r *http.Request, p publisher) (string, error) {
 	vs := r.Header.Values("Idempotency-Key")
 	switch len(vs) {
@@ -97,10 +103,7 @@ func idempotencyKey(r *http.Request, p publisher) (string, error) {
 			return "", badField("Idempotency-Key", fmt.Errorf("byte %#x at %d; want printable ASCII", k[i], i))
 		}
 	}
-	if !strings.HasPrefix(p.key, "ip:") {
-		k = p.key + "|" + k
-	}
-	return k, nil
+	return p.key + "|" + k, nil
 }
 
 // MaxOptionBytes bounds each option of a publish: a Datastar-* header or
@@ -114,13 +117,54 @@ const MaxOptionBytes = 4 << 10
 // may set for its subscribers; a longer one gets 400.
 const MaxRetryDuration = time.Hour
 
+// retryOption reads the reconnection delay a publish sets for its
+// subscribers (the retry field of its events): the Datastar-Retry-Duration
+// header, else the retryDuration parameter, else inBody (a batch's own
+// retryDuration), in whole milliseconds from 0 (none) to
+// MaxRetryDuration. The shorter names Datastar-Retry and retry, which
+// other servers might read, are refused by name rather than ignored.
+func retryOption(r *http.Request, inBody int64) (time.Duration, error) {
+	if r.Header.Get("Datastar-Retry") != "" {
+		return 0, badField("Datastar-Retry", errors.New("not an option; the reconnection delay is Datastar-Retry-Duration (or the retryDuration parameter), in milliseconds"))
+	}
+	v := option(r, "Datastar-Retry-Duration", "retryDuration")
+	if v == "" && r.URL.RawQuery != "" && r.URL.Query().Has("retry") {
+		return 0, badField("retry", errors.New("not an option; the reconnection delay is the retryDuration parameter (or the Datastar-Retry-Duration header), in milliseconds"))
+	}
+	ms := inBody
+	if v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, badField("retryDuration", fmt.Errorf("%.40q is not a whole number of milliseconds", v))
+		}
+		ms = n
+	}
+	if err := checkRetry("retryDuration", ms); err != nil {
+		return 0, err
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// checkRetry is the 400 for a retryDuration of ms milliseconds, named
+// field, if it is negative or over MaxRetryDuration.
+func checkRetry(field string, ms int64) error {
+	switch limit := MaxRetryDuration.Milliseconds(); {
+	case ms < 0:
+		return &apiError{Status: http.StatusBadRequest, Field: field, Msg: fmt.Sprintf("%s: %d is negative", field, ms)}
+	case ms > limit:
+		return &apiError{Status: http.StatusBadRequest, Field: field,
+			Msg: fmt.Sprintf("%s: %d milliseconds, more than the limit of %d (one hour)", field, ms, limit)}
+	}
+	return nil
+}
+
 // publishOptions are the options of a single publish: the header, and the
 // query parameter that stands in for it and names it in errors.
 var publishOptions = [][2]string{
 	{"Datastar-Selector", "selector"}, {"Datastar-Mode", "mode"}, {"Datastar-Namespace", "namespace"},
 	{"Datastar-Use-View-Transition", "useViewTransition"}, {"Datastar-Only-If-Missing", "onlyIfMissing"},
 	{"Datastar-Script-Attributes", "attributes"}, {"Datastar-Keep-Script", "keepScript"}, {"Hubd-Private", "private"},
-	{"Hubd-Retain", "retain"},
+	{"Hubd-Retain", "retain"}, {"Datastar-Retry-Duration", "retryDuration"},
 }
 
 // checkOptionSizes refuses an option header or parameter longer than
@@ -355,7 +399,10 @@ func boolOption(r *http.Request, header, query string) (bool, error) {
 	return b, nil
 }
 
-func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.Eventer, error) {
+// eventFromRequest reads a single publish's event from its body, its
+// Content-Type and its options; retry is its reconnection delay (see
+// retryOption).
+func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request, retry time.Duration) (sse.Eventer, error) {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
@@ -399,14 +446,14 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 			return nil, err
 		}
 		p := sse.PatchElements{Elements: string(body), Selector: option(r, "Datastar-Selector", "selector"),
-			Mode: mode, Namespace: ns, UseViewTransition: vt}
+			Mode: mode, Namespace: ns, UseViewTransition: vt, Retry: retry}
 		return s.checked(p, "elements")
 	case "application/json":
 		only, err := boolOption(r, "Datastar-Only-If-Missing", "onlyIfMissing")
 		if err != nil {
 			return nil, err
 		}
-		return s.checked(sse.PatchSignals{Signals: body, OnlyIfMissing: only}, "signals")
+		return s.checked(sse.PatchSignals{Signals: body, OnlyIfMissing: only, Retry: retry}, "signals")
 	default: // JavaScript
 		var attrs sse.JSONAttrs
 		if v := option(r, "Datastar-Script-Attributes", "attributes"); v != "" {
@@ -418,7 +465,7 @@ func (s *Server) eventFromRequest(w http.ResponseWriter, r *http.Request) (sse.E
 		if err != nil {
 			return nil, err
 		}
-		return s.checked(sse.ExecuteScript{Script: string(body), Attributes: attrs, KeepScript: keep}, "script")
+		return s.checked(sse.ExecuteScript{Script: string(body), Attributes: attrs, KeepScript: keep, Retry: retry}, "script")
 	}
 }
 
@@ -462,6 +509,9 @@ type batchRequest struct {
 	Events  []sse.JSONEvent `json:"events"`
 	Private bool            `json:"private"` // only for subscribers whose token grants a topic
 	Retain  bool            `json:"retain"`  // keep every event in the topics' retained state
+	// RetryDuration is the retryDuration of every event that sets none of
+	// its own, in milliseconds.
+	RetryDuration int64 `json:"retryDuration"`
 }
 
 // handleBatch publishes several events to several topics atomically and in
@@ -527,9 +577,17 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	retry, err := retryOption(r, req.RetryDuration)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	events := make([]sse.Eventer, len(req.Events))
 	total := 0 // encoded bytes of the events (see checkEncodedSize)
 	for i := range req.Events {
+		if req.Events[i].RetryDuration == 0 {
+			req.Events[i].RetryDuration = retry.Milliseconds()
+		}
 		e, err := batchEvent(&req.Events[i], fmt.Sprintf("events[%d]", i))
 		if err != nil {
 			writeError(w, r, err)
@@ -566,9 +624,8 @@ func batchEvent(j *sse.JSONEvent, field string) (sse.Event, error) {
 			return sse.Event{}, err
 		}
 	}
-	if limit := MaxRetryDuration.Milliseconds(); j.RetryDuration > limit {
-		return sse.Event{}, &apiError{Status: http.StatusBadRequest, Field: field + ".retryDuration",
-			Msg: fmt.Sprintf("%s.retryDuration: %d milliseconds, more than the limit of %d (one hour)", field, j.RetryDuration, limit)}
+	if err := checkRetry(field+".retryDuration", j.RetryDuration); err != nil {
+		return sse.Event{}, err
 	}
 	ev, err := j.Eventer()
 	var e sse.Event

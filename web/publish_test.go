@@ -272,3 +272,67 @@ func TestBatchLargerThanTheClientBuffer(t *testing.T) {
 		t.Errorf("%d evictions, want 0", st.Evictions)
 	}
 }
+
+// TestRetryDurationInEveryForm checks that the reconnection delay a
+// publish sets reaches its subscribers as the events' retry field in every
+// form a publish can give it: the Datastar-Retry-Duration header or the
+// retryDuration parameter of a single publish (each kind of event), a
+// batch's own retryDuration (for the events that set none) and an event's
+// within a batch; that every form refuses more than an hour, or what is
+// not a whole number of milliseconds, by name; and that the short names
+// Datastar-Retry and retry are refused rather than ignored.
+func TestRetryDurationInEveryForm(t *testing.T) {
+	t.Parallel()
+	srv, h := newServer(t, hub.Config{}, web.Config{})
+	sub := subscribe(t, srv, "/topics/retry", "")
+	accepted := []struct {
+		name, path, contentType, body string
+		header                        []string
+		want                          []string // each event's retry field, in order
+	}{
+		{"header, elements", "/topics/retry", "text/html", `<p id="r">1</p>`, []string{"Datastar-Retry-Duration", "5000"}, []string{"5000"}},
+		{"parameter, signals", "/topics/retry?retryDuration=2500", "application/json", `{"r":1}`, nil, []string{"2500"}},
+		{"header, script", "/topics/retry", "text/javascript", `x()`, []string{"Datastar-Retry-Duration", "3600000"}, []string{"3600000"}},
+		{"the default writes none", "/topics/retry", "text/html", `<p id="r">2</p>`, []string{"Datastar-Retry-Duration", "1000"}, []string{""}},
+		{"batch", "/publish", "application/json", `{"topics":["retry"],"retryDuration":7000,"events":[{"type":"patchSignals","signals":{"r":2}},{"type":"patchSignals","signals":{"r":3},"retryDuration":300}]}`, nil, []string{"7000", "300"}},
+		{"header on a batch", "/publish", "application/json", `{"topics":["retry"],"events":[{"type":"patchSignals","signals":{"r":4}}]}`, []string{"Datastar-Retry-Duration", "9000"}, []string{"9000"}},
+	}
+	for _, c := range accepted {
+		if status, res := post(t, srv, c.path, c.contentType, c.body, c.header...); status != http.StatusOK {
+			t.Fatalf("%s: %d %s", c.name, status, res.Error)
+		}
+		for _, want := range c.want {
+			ev, err := sub.nextEvent()
+			if err != nil || ev.Retry != want {
+				t.Errorf("%s: subscriber got retry %q (%v), want %q", c.name, ev.Retry, err, want)
+			}
+		}
+	}
+	published := h.Stats().Events
+
+	refused := []struct {
+		name, path, contentType, body string
+		header                        []string
+		field, msg                    string
+	}{
+		{"header over an hour", "/topics/retry", "text/html", `<p>x</p>`, []string{"Datastar-Retry-Duration", "3600001"}, "retryDuration", "3600001 milliseconds, more than the limit of 3600000 (one hour)"},
+		{"parameter over an hour", "/topics/retry?retryDuration=86400000", "application/json", `{"r":1}`, nil, "retryDuration", "more than the limit of 3600000"},
+		{"batch over an hour", "/publish", "application/json", `{"topics":["retry"],"retryDuration":3600001,"events":[{"type":"patchSignals","signals":{"r":1}}]}`, nil, "retryDuration", "more than the limit of 3600000"},
+		{"header on a batch over an hour", "/publish", "application/json", `{"topics":["retry"],"events":[{"type":"patchSignals","signals":{"r":1}}]}`, []string{"Datastar-Retry-Duration", "3600001"}, "retryDuration", "more than the limit of 3600000"},
+		{"negative header", "/topics/retry", "text/html", `<p>x</p>`, []string{"Datastar-Retry-Duration", "-5"}, "retryDuration", "-5 is negative"},
+		{"negative batch", "/publish", "application/json", `{"topics":["retry"],"retryDuration":-5,"events":[{"type":"patchSignals","signals":{"r":1}}]}`, nil, "retryDuration", "-5 is negative"},
+		{"not a number", "/topics/retry", "text/html", `<p>x</p>`, []string{"Datastar-Retry-Duration", "5s"}, "retryDuration", `"5s" is not a whole number of milliseconds`},
+		{"short header name", "/topics/retry", "text/html", `<p>x</p>`, []string{"Datastar-Retry", "5000"}, "Datastar-Retry", "is Datastar-Retry-Duration"},
+		{"short parameter name", "/topics/retry?retry=5000", "text/html", `<p>x</p>`, nil, "retry", "is the retryDuration parameter"},
+		{"short header name on a batch", "/publish", "application/json", `{"topics":["retry"],"events":[{"type":"patchSignals","signals":{"r":1}}]}`, []string{"Datastar-Retry", "5000"}, "Datastar-Retry", "Datastar-Retry-Duration"},
+	}
+	for _, c := range refused {
+		status, res := post(t, srv, c.path, c.contentType, c.body, c.header...)
+		if status != http.StatusBadRequest || res.Field != c.field || !strings.Contains(res.Error, c.msg) {
+			t.Errorf("%s: %d field %q %q, want 400 naming %s saying %q", c.name, status, res.Field, res.Error, c.field, c.msg)
+		}
+	}
+	if n := h.Stats().Events; n != published {
+		t.Errorf("%d events published by refused publishes", n-published)
+	}
+}

@@ -189,7 +189,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, spec streamSpec) 
 	refused := s.limits.acquire(o.ip)
 	if refused != nil {
 		// A client that hung up may not have given its slot back yet.
-		s.hangups.reap()
+		s.hangups.reap(o.ip)
 		refused = s.limits.acquire(o.ip)
 	}
 	if refused != nil {

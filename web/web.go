@@ -218,7 +218,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: slog.New(logHandler{cfg.Logger.Handler()})}
-	s.hangups, s.quiet = newHangups(s.log, s.hungUp), newQuietLog(s.log, quietBurst, quietEvery)
+	s.hangups, s.quiet = newHangups(s.log, s.hungUp, probeHalfClosed), newQuietLog(s.log, quietBurst, quietEvery)
 	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
 	s.refused = newRefusalCounts()
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}

@@ -41,9 +41,9 @@ func (c *clientFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(&c.topics, "topic", "topic (repeat for several)")
 }
 
-// client returns the client the flags describe; the token comes from
-// -token, else -token-file, else HUBD_TOKEN.
-func (c *clientFlags) client(getenv func(string) string) (*client.Client, error) {
+// client returns the client the flags describe, with opts; the token
+// comes from -token, else -token-file, else HUBD_TOKEN.
+func (c *clientFlags) client(getenv func(string) string, opts ...client.Option) (*client.Client, error) {
 	if len(c.topics) == 0 {
 		return nil, &configError{errors.New("give at least one -topic")}
 	}
@@ -63,7 +63,7 @@ func (c *clientFlags) client(getenv func(string) string) (*client.Client, error)
 	case token == "":
 		token = getenv("HUBD_TOKEN")
 	}
-	cl, err := client.New(c.url, client.WithToken(token))
+	cl, err := client.New(c.url, append([]client.Option{client.WithToken(token)}, opts...)...)
 	if err != nil {
 		return nil, &configError{fmt.Errorf("-url: %w", err)}
 	}
