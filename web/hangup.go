@@ -43,7 +43,7 @@ func (s *Server) hungUp(o *openStream) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", errHungUp))...)
 		}
 		s.hub.RecordPrune()
-		s.limits.release(o.ip)
+		s.released(o)
 	}
 	o.sub.Close()
 }
@@ -58,5 +58,11 @@ func (s *Server) hungUp(o *openStream) {
 func (s *Server) Close() error {
 	s.hangups.close()
 	s.quiet.close()
+	if s.authReq != nil {
+		s.authReq.close()
+	}
+	if s.stopShare != nil {
+		s.stopShare()
+	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hubd-dev/hubd/broadcast"
 	"github.com/hubd-dev/hubd/hub"
@@ -80,6 +81,10 @@ type openStream struct {
 	raw    *rawStream  // the hijacked connection, or nil
 	fast   bool        // frames go to raw as they are (no compression)
 	over   atomic.Bool // see end
+
+	user    string      // whom the stream belongs to (a token's subject, the app's user), if known
+	expiry  *time.Timer // ends the stream when its token expires; nil without one
+	session string      // the credential key the app is asked again about it with (auth-request), or ""
 }
 
 // subscribe registers the client, writes its replay, then drains its
@@ -147,25 +152,29 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		return nil
 	}
 	s.allowOrigin(w, r)
-	private, err := s.authorizeSubscribe(r, topics)
+	acc, err := s.authorizeSubscribe(r, topics)
 	if err != nil {
+		if api := (*apiError)(nil); errors.As(err, &api) && api.Refused != nil {
+			s.refuse(w, r, s.clientIP(r), api)
+			return nil
+		}
 		writeError(w, r, err)
 		return nil
 	}
 	var opts []hub.SubscribeOption
-	if private != nil {
-		opts = append(opts, private)
+	if acc.private != nil {
+		opts = append(opts, acc.private)
 	}
 	if opts, err = presenceOption(r, opts); err != nil {
 		writeError(w, r, err)
 		return nil
 	}
-	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
-	refused := s.limits.acquire(o.ip)
+	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r), user: acc.user}
+	refused := s.limits.acquire(o.ip, o.user)
 	if refused != nil {
 		// A client that hung up may not have given its slot back yet.
 		s.hangups.reap()
-		refused = s.limits.acquire(o.ip)
+		refused = s.limits.acquire(o.ip, o.user)
 	}
 	if refused != nil {
 		s.refuse(w, r, o.ip, refused)
@@ -176,7 +185,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 	// away meanwhile ends the wait.
 	o.sub, err = s.hub.SubscribeContext(r.Context(), topics, lastEventID(r), opts...)
 	if err != nil {
-		s.limits.release(o.ip)
+		s.limits.release(o.ip, o.user)
 		if ctx := r.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			if s.log.Enabled(ctx, slog.LevelDebug) {
 				s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber gone while its replay was awaited", o.attrs(slog.Any("err", err))...)
@@ -194,6 +203,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		return nil
 	}
 	o.frames = o.sub.C()
+	s.admitted(o, acc)
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
 		// The request's context ends when this handler returns, and an
@@ -255,7 +265,7 @@ func (o *openStream) close(s *Server) {
 		o.raw.Close()
 	}
 	if o.end() {
-		s.limits.release(o.ip)
+		s.released(o)
 	}
 }
 
@@ -389,7 +399,7 @@ func (s *Server) write(o *openStream, frames [][]byte) bool {
 func (s *Server) dropped(o *openStream, err error) {
 	if o.end() {
 		s.hub.RecordPrune()
-		s.limits.release(o.ip)
+		s.released(o)
 	}
 	if ctx := o.ctx; s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)
