@@ -73,7 +73,7 @@ const (
 	resultGranted  = "granted"
 	resultRefused  = "refused"
 	resultTimeout  = "timeout"
-	resultError    = "error"     // unreachable, or a 5xx
+	resultError    = "error"      // unreachable, or a 5xx
 	resultBad      = "bad-answer" // malformed, too large, or another status
 	resultBreaker  = "breaker-open"
 	resultNoCred   = "no-credential"

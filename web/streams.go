@@ -8,8 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
