@@ -181,7 +181,7 @@ func TestRecheckEndsRevokedStreams(t *testing.T) {
 		asked := app.count()
 
 		app.set(func(a *fakeApp) { delete(a.loggedIn, "alice") }) // alice logs out
-		time.Sleep(recheck + recheck/5 + time.Second)           // the longest jittered interval
+		time.Sleep(recheck + recheck/5 + time.Second)             // the longest jittered interval
 		synctest.Wait()
 		if n := app.count() - asked; n != 2 {
 			t.Fatalf("one recheck interval asked the app %d times, want 2: once per session", n)
@@ -210,7 +210,9 @@ func TestRecheckEndsRevokedStreams(t *testing.T) {
 		}
 		// It answers again, no longer granting bob's inbox.
 		app.set(func(a *fakeApp) {
-			a.behave = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"subscribe": ["shared"], "user": "bob"}`) }
+			a.behave = func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, `{"subscribe": ["shared"], "user": "bob"}`)
+			}
 		})
 		time.Sleep(recheck + recheck/5 + time.Second)
 		synctest.Wait()
