@@ -477,6 +477,18 @@ func (a *authRequester) forget(key string) {
 	}
 }
 
+// forgetUser drops the cached answers about user: an operator cut the
+// user's streams, and their reconnects must be asked about again.
+func (a *authRequester) forgetUser(user string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, el := range a.cache {
+		if el.Value.(*cacheEntry).ans.user == user {
+			a.dropLocked(el)
+		}
+	}
+}
+
 // jitter is the recheck interval plus up to a fifth more, so that streams
 // admitted together are not all asked about together.
 func (a *authRequester) jitter() time.Duration {

@@ -442,6 +442,7 @@ func disconnect(t testing.TB, srv *httptest.Server, credential, body string) (in
 func TestDisconnect(t *testing.T) {
 	t.Parallel()
 	app, appSrv := newFakeApp(t, "alice", "bob")
+	app.maxAge = 60 // a disconnect by user drops the user's cached answers
 	srv, h := newAuthRequestServer(t, appSrv.URL, true, web.Config{})
 	open := func(user, topic string) *sseClient {
 		c, err := trySubscribeWith(t.Context(), srv, "/topics/"+topic, "", withCookie(nil, user))
@@ -472,7 +473,8 @@ func TestDisconnect(t *testing.T) {
 			t.Fatalf("alice's stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
 		}
 	}
-	// The session is revoked at the app: the reconnect is refused.
+	// The session is revoked at the app: the reconnect is refused, though
+	// the app's answer said it could be kept for a minute.
 	app.set(func(a *fakeApp) { delete(a.loggedIn, "alice") })
 	if a := request(t, srv, http.MethodGet, "/topics/shared", withCookie(plainHeader, "alice"), ""); a.status != http.StatusUnauthorized {
 		t.Fatalf("alice's reconnect: %d, want 401", a.status)
