@@ -106,6 +106,9 @@ func (s *Server) Disconnect(d hub.Disconnect) int {
 	if d.User == "" && d.Topic == "" && d.Stream == "" {
 		return 0
 	}
+	if d.User != "" && s.authReq != nil {
+		s.authReq.forgetUser(d.User)
+	}
 	streams := s.live.matching(d, s.hub.NodeID())
 	for _, o := range streams {
 		s.endStream(o, errDisconnected)
