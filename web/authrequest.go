@@ -141,7 +141,7 @@ type authRequester struct {
 	recheck time.Duration
 	client  *http.Client
 	slots   chan struct{} // one per request in flight
-	log     *slog.Logger
+	log     *quietLog     // a dead app fails every request: its warnings are rate-limited
 
 	mu        sync.Mutex
 	cache     map[string]*list.Element // of *cacheEntry, most recently used in front
@@ -174,7 +174,7 @@ type authSession struct {
 	timer   *time.Timer
 }
 
-func newAuthRequester(cfg Config, log *slog.Logger) (*authRequester, error) {
+func newAuthRequester(cfg Config, log *quietLog) (*authRequester, error) {
 	u, err := url.Parse(cfg.AuthRequest)
 	if err != nil {
 		return nil, err
@@ -247,8 +247,8 @@ func (a *authRequester) ask(ctx context.Context, c *credential, topics []string,
 	a.requests.WithLabelValues(result).Inc()
 	a.leave(result, time.Now())
 	if err != nil {
-		if a.log.Enabled(ctx, slog.LevelDebug) || (result != resultRefused) {
-			a.log.LogAttrs(ctx, levelOf(result), "auth-request", slog.String("result", result), slog.Any("err", err))
+		if result != resultRefused { // a refusal is the app's answer, not a failure
+			a.log.LogAttrs(ctx, slog.LevelWarn, "auth-request", slog.String("result", result), slog.Any("err", err))
 		}
 		return nil, err
 	}
@@ -256,13 +256,6 @@ func (a *authRequester) ask(ctx context.Context, c *credential, topics []string,
 		a.store(c.key, ans)
 	}
 	return ans, nil
-}
-
-func levelOf(result string) slog.Level {
-	if result == resultRefused {
-		return slog.LevelDebug
-	}
-	return slog.LevelWarn
 }
 
 // appUnavailable is the retriable refusal of a client the app could not

@@ -309,7 +309,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		s.ended.WithLabelValues(r)
 	}
 	if cfg.AuthRequest != "" {
-		a, err := newAuthRequester(cfg, s.log)
+		a, err := newAuthRequester(cfg, s.quiet)
 		if err != nil {
 			return nil, fmt.Errorf("web config: auth request: %w", err)
 		}
