@@ -63,10 +63,26 @@ var (
 	ErrForbidden = errors.New("auth: forbidden")
 )
 
-// Grants are the topic patterns a token allows, its "hubd" claim.
+// Grants are the topic patterns a token allows, its "hubd" claim, and
+// the shape of an auth-request answer.
 type Grants struct {
 	Publish   Patterns `json:"publish,omitempty"`
 	Subscribe Patterns `json:"subscribe,omitempty"`
+	// Admin lets the bearer use the operator's endpoints, such as
+	// POST /streams/disconnect.
+	Admin bool `json:"admin,omitempty"`
+}
+
+// Validate returns an error naming every invalid pattern of g.
+func (g Grants) Validate() error {
+	var errs []error
+	if err := g.Publish.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("publish: %w", err))
+	}
+	if err := g.Subscribe.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("subscribe: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // Claims are the claims of a hubd token: the registered ones (exp, nbf,
@@ -115,6 +131,10 @@ type Config struct {
 	// PublishKeys are static API keys that may publish to any topic; each
 	// at least MinKeyLength bytes.
 	PublishKeys []string
+	// AdminKeys are static API keys that may use the operator's
+	// endpoints (POST /streams/disconnect); each at least MinKeyLength
+	// bytes. They grant no topic.
+	AdminKeys []string
 	// AnonymousSubscribe are the topic patterns anyone may subscribe to
 	// without a token. They never grant private events.
 	AnonymousSubscribe Patterns
@@ -150,6 +170,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("publish key %d: %d bytes, shorter than %d", i, len(k), MinKeyLength))
 		}
 	}
+	for i, k := range c.AdminKeys {
+		if len(k) < MinKeyLength {
+			errs = append(errs, fmt.Errorf("admin key %d: %d bytes, shorter than %d", i, len(k), MinKeyLength))
+		}
+	}
 	if err := c.AnonymousSubscribe.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("anonymous subscribe patterns: %w", err))
 	}
@@ -164,12 +189,13 @@ func (c Config) Validate() error {
 
 // Authorizer verifies credentials. Its methods are safe for concurrent use.
 type Authorizer struct {
-	cfg     Config
-	keySums [][sha256.Size]byte // of cfg.PublishKeys, compared in constant time
-	parser  *jwt.Parser
-	jwks    keyfunc.Keyfunc // nil without a JWKS URL
-	ctx     context.Context
-	methods []string
+	cfg       Config
+	keySums   [][sha256.Size]byte // of cfg.PublishKeys, compared in constant time
+	adminSums [][sha256.Size]byte // of cfg.AdminKeys, likewise
+	parser    *jwt.Parser
+	jwks      keyfunc.Keyfunc // nil without a JWKS URL
+	ctx       context.Context
+	methods   []string
 }
 
 // New returns an Authorizer for cfg. With a JWKS URL it fetches the keys
@@ -191,6 +217,9 @@ func New(ctx context.Context, cfg Config) (*Authorizer, error) {
 	a := &Authorizer{cfg: cfg, ctx: ctx}
 	for _, k := range cfg.PublishKeys {
 		a.keySums = append(a.keySums, sha256.Sum256([]byte(k)))
+	}
+	for _, k := range cfg.AdminKeys {
+		a.adminSums = append(a.adminSums, sha256.Sum256([]byte(k)))
 	}
 	if len(cfg.Secret) > 0 {
 		a.methods = append(a.methods, "HS256", "HS384", "HS512")
@@ -239,6 +268,16 @@ func New(ctx context.Context, cfg Config) (*Authorizer, error) {
 // is disabled.
 func (a *Authorizer) Enabled() bool { return a != nil && a.cfg.Enabled() }
 
+// Expiry is when a stream admitted by claims must end: when the hub
+// stops accepting the token (its exp plus the leeway), or the zero time
+// for a token without exp.
+func (a *Authorizer) Expiry(claims *Claims) time.Time {
+	if claims.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return claims.ExpiresAt.Add(a.cfg.Leeway)
+}
+
 // AnonymousSubscribe reports whether anyone may subscribe to topic.
 func (a *Authorizer) AnonymousSubscribe(topic string) bool {
 	return a.cfg.AnonymousSubscribe.Allows(topic)
@@ -258,11 +297,8 @@ func (a *Authorizer) Parse(token string) (*Claims, error) {
 	if _, err := a.parser.ParseWithClaims(token, claims, a.key); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, a.tokenReason(err, claims))
 	}
-	if err := claims.Hubd.Publish.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: claim hubd.publish: %w", ErrInvalidToken, err)
-	}
-	if err := claims.Hubd.Subscribe.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: claim hubd.subscribe: %w", ErrInvalidToken, err)
+	if err := claims.Hubd.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: claim hubd.%w", ErrInvalidToken, err)
 	}
 	return claims, nil
 }
@@ -352,10 +388,22 @@ func (a *Authorizer) key(t *jwt.Token) (any, error) {
 
 // PublishKey reports whether key is one of the static publisher keys, in
 // time that does not depend on where a wrong key differs.
-func (a *Authorizer) PublishKey(key string) bool {
+func (a *Authorizer) PublishKey(key string) bool { return oneOf(a.keySums, key) }
+
+// AdminKey reports whether key is one of the static admin keys
+// (Config.AdminKeys), as PublishKey does; a nil Authorizer has none.
+func (a *Authorizer) AdminKey(key string) bool { return a != nil && oneOf(a.adminSums, key) }
+
+// AcceptsTokens reports whether a can verify any token: a secret or
+// public keys are configured.
+func (a *Authorizer) AcceptsTokens() bool { return a != nil && len(a.methods) > 0 }
+
+// oneOf reports whether key's SHA-256 is one of sums, comparing with each
+// in constant time.
+func oneOf(sums [][sha256.Size]byte, key string) bool {
 	sum := sha256.Sum256([]byte(key))
 	found := 0
-	for _, ks := range a.keySums {
+	for _, ks := range sums {
 		found |= subtle.ConstantTimeCompare(sum[:], ks[:])
 	}
 	return found == 1

@@ -713,19 +713,27 @@ func WithPrivate(allowed func(topic string) bool) SubscribeOption {
 // the subscription or shuts down; Err then says why.
 func (s *Subscription) C() <-chan *broadcast.Frame { return s.sub.C() }
 
-// Err returns why C was closed: broadcast.ErrSlow, ErrShutdown, or
-// broadcast.ErrClosed after Close. Call it only once C is closed.
+// Err returns why C was closed: broadcast.ErrSlow, ErrShutdown,
+// broadcast.ErrClosed after Close, or End's reason. Call it only once C
+// is closed.
 func (s *Subscription) Err() error { return s.sub.Err() }
 
 // Close unsubscribes. It is idempotent and safe to call at any time.
-func (s *Subscription) Close() {
+func (s *Subscription) Close() { s.End(broadcast.ErrClosed) }
+
+// End unsubscribes as Close does, from any goroutine, and closes C with
+// reason, which Err then returns (unless C was closed before, by an
+// eviction or a shutdown: the first reason stays). Whoever drains C sees
+// the stream end as after an eviction: web cuts the connection so that
+// the client comes back and is authorized again.
+func (s *Subscription) End(reason error) {
 	s.once.Do(func() {
 		h := s.hub
 		h.mu.Lock()
 		if h.clients[s.sub] == s {
 			h.removeLocked(s)
 		}
-		s.sub.Close(broadcast.ErrClosed)
+		s.sub.Close(reason)
 		h.mu.Unlock()
 		h.active.Done()
 	})

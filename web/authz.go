@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/hub"
@@ -46,29 +47,75 @@ func bearer(r *http.Request) (token string, present bool, err error) {
 	return strings.TrimSpace(token), true, nil
 }
 
+// authOn reports whether requests need a credential: tokens or keys are
+// configured, or an app answers for its sessions (auth-request).
+func (s *Server) authOn() bool { return s.cfg.Auth.Enabled() || s.authReq != nil }
+
 // authenticatePublisher checks a publish's credential: a bearer token, or
-// a publish key in its place. Without authorization configured everyone
-// may publish, counted by address.
+// a publish key in its place, which decide without the app; with
+// auth-request, a publish that carries neither (or a bearer the hub does
+// not know) is decided by the app, asked about the path's topic if it
+// names one. Without authorization configured everyone may publish,
+// counted by address.
 func (s *Server) authenticatePublisher(r *http.Request) (publisher, error) {
 	a := s.cfg.Auth
-	if !a.Enabled() {
+	if !s.authOn() {
 		return publisher{all: true, key: "ip:" + s.clientIP(r)}, nil
 	}
 	token, present, err := bearer(r)
+	if err == nil && present {
+		if a.PublishKey(token) {
+			return publisher{all: true, key: "key:" + auth.Fingerprint(token)}, nil
+		}
+		claims, perr := a.Parse(token)
+		if perr == nil {
+			return publisher{grants: claims.Hubd.Publish, key: "token:" + auth.Fingerprint(token)}, nil
+		}
+		err = unauthorized("authorization: "+perr.Error(), true, perr)
+	}
+	if s.authReq == nil {
+		if err != nil {
+			return publisher{}, err
+		}
+		return publisher{}, unauthorized("authorization: missing; a publish needs a bearer token or publish key", false, auth.ErrNoCredential)
+	}
+	cred, err := s.appCredential(r)
 	if err != nil {
 		return publisher{}, err
 	}
-	if !present {
-		return publisher{}, unauthorized("authorization: missing; a publish needs a bearer token or publish key", false, auth.ErrNoCredential)
+	var topics []string
+	if strings.HasPrefix(r.URL.Path, "/topics/") {
+		if t, err := pathTopic(r); err == nil {
+			topics = []string{t}
+		}
 	}
-	if a.PublishKey(token) {
-		return publisher{all: true, key: "key:" + auth.Fingerprint(token)}, nil
-	}
-	claims, err := a.Parse(token)
+	ans, err := s.authReq.decide(r.Context(), cred, topics, true)
 	if err != nil {
-		return publisher{}, unauthorized("authorization: "+err.Error(), true, err)
+		return publisher{}, err
 	}
-	return publisher{grants: claims.Hubd.Publish, key: "token:" + auth.Fingerprint(token)}, nil
+	key := "app:" + auth.Fingerprint(cred.key)
+	if ans.user != "" {
+		key = "user:" + ans.user
+	}
+	return publisher{grants: ans.publish, key: key}, nil
+}
+
+// appCredential is what r forwards to the app (auth-request). A request
+// that forwards nothing is refused without asking, and one that forwards
+// a cookie must come from a page that may use it (see cookieOrigin), so
+// that another site's page cannot subscribe with its visitors' sessions.
+func (s *Server) appCredential(r *http.Request) (*credential, error) {
+	cred := s.authReq.credentialOf(r, s.clientIP(r))
+	if cred == nil {
+		s.authReq.requests.WithLabelValues(resultNoCred).Inc()
+		return nil, unauthorized(fmt.Sprintf("authorization: missing; send the app's session (%s) or a token",
+			strings.Join(s.authReq.forward, ", ")), false, auth.ErrNoCredential)
+	}
+	if cred.header.Get("Cookie") != "" && !s.cookieOrigin(r) {
+		return nil, &apiError{Status: http.StatusForbidden, Field: "Origin", Err: auth.ErrForbidden,
+			Msg: fmt.Sprintf("Origin %q may not use the app's cookies (add it to cors-origins)", r.Header.Get("Origin"))}
+	}
+	return cred, nil
 }
 
 // authorizePublish checks that p may publish to every topic; field names
@@ -86,45 +133,84 @@ func authorizePublish(p publisher, topics []string, field func(i int) string) er
 	return nil
 }
 
+// access is what admitted a stream: the private events it gets, whom it
+// belongs to, and what ends it.
+type access struct {
+	private hub.SubscribeOption // nil: no private events
+	user    string              // the token's subject or the app's user; "" if none
+	expires time.Time           // when the token that admitted it stops being accepted; zero: never
+	cred    *credential         // with auth-request: asked about again while the stream lasts
+}
+
 // authorizeSubscribe checks that the request may subscribe to every topic,
-// each granted by its token or open to anyone, and returns the option that
-// gives it the private events of the topics its token grants.
-func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (hub.SubscribeOption, error) {
+// each granted by its token, open to anyone, or (with auth-request)
+// granted by the app, and returns what admitted it. A valid token decides
+// without the app; the app is asked only about requests it leaves
+// topics to decide, with every topic asked for.
+func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (access, error) {
 	for _, t := range topics {
 		if err := hub.ValidateTopic(t); err != nil {
-			return nil, badField("topic", err)
+			return access{}, badField("topic", err)
 		}
+	}
+	if !s.authOn() {
+		return access{}, nil
 	}
 	a := s.cfg.Auth
-	if !a.Enabled() {
-		return nil, nil
-	}
-	token, present, err := s.subscriberToken(r)
-	if err != nil {
-		return nil, err
-	}
+	var acc access
 	var granted auth.Patterns
-	if present {
-		claims, err := a.Parse(token)
-		if err != nil {
-			return nil, unauthorized("authorization: "+err.Error(), true, err)
+	token, present, err := s.subscriberToken(r)
+	if err == nil && present && (a.AcceptsTokens() || s.authReq == nil) {
+		claims, perr := a.Parse(token)
+		if perr == nil {
+			granted, acc.user, acc.expires = claims.Hubd.Subscribe, claims.Subject, a.Expiry(claims)
+		} else {
+			err = unauthorized("authorization: "+perr.Error(), true, perr)
 		}
-		granted = claims.Hubd.Subscribe
 	}
+	if err != nil && s.authReq == nil {
+		return access{}, err
+	}
+	var missing string
 	for _, t := range topics {
-		if granted.Allows(t) || a.AnonymousSubscribe(t) {
-			continue
+		if !granted.Allows(t) && !a.AnonymousSubscribe(t) {
+			missing = t
+			break
 		}
-		if !present {
-			return nil, unauthorized(fmt.Sprintf("authorization: missing; topic %q needs a token", t), false, auth.ErrNoCredential)
+	}
+	switch {
+	case missing == "":
+	case s.authReq != nil:
+		// The app decides: a token it does not know may be its own.
+		cred, err := s.appCredential(r)
+		if err != nil {
+			return access{}, err
 		}
-		return nil, &apiError{Status: http.StatusForbidden, Field: "topic", Err: auth.ErrForbidden,
-			Msg: fmt.Sprintf("topic: the token does not grant subscribing to %q", t)}
+		ans, err := s.authReq.decide(r.Context(), cred, topics, false)
+		if err != nil {
+			return access{}, err
+		}
+		for _, t := range topics {
+			if !granted.Allows(t) && !a.AnonymousSubscribe(t) && !ans.subscribe.Allows(t) {
+				return access{}, &apiError{Status: http.StatusForbidden, Field: "topic", Err: auth.ErrForbidden,
+					Msg: fmt.Sprintf("topic: the app does not grant subscribing to %q", t)}
+			}
+		}
+		granted = append(slices.Clip(granted), ans.subscribe...)
+		acc.cred = cred
+		if ans.user != "" {
+			acc.user = ans.user
+		}
+	case !present:
+		return access{}, unauthorized(fmt.Sprintf("authorization: missing; topic %q needs a token", missing), false, auth.ErrNoCredential)
+	default:
+		return access{}, &apiError{Status: http.StatusForbidden, Field: "topic", Err: auth.ErrForbidden,
+			Msg: fmt.Sprintf("topic: the token does not grant subscribing to %q", missing)}
 	}
-	if len(granted) == 0 {
-		return nil, nil
+	if len(granted) > 0 {
+		acc.private = hub.WithPrivate(granted.Allows)
 	}
-	return hub.WithPrivate(granted.Allows), nil
+	return acc, nil
 }
 
 // subscriberToken finds a subscriber's token: the Authorization header,
@@ -173,7 +259,7 @@ func (s *Server) privateOption(r *http.Request, inBody bool) (bool, error) {
 		return false, err
 	}
 	private = private || inBody
-	if private && !s.cfg.Auth.Enabled() {
+	if private && !s.authOn() {
 		return false, badField("private", errors.New("needs authorization configured: without tokens no subscriber could receive it"))
 	}
 	return private, nil

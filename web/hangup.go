@@ -46,7 +46,7 @@ func (s *Server) hungUp(o *openStream) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", errHungUp))...)
 		}
 		s.hub.RecordPrune()
-		s.limits.release(o.ip)
+		s.released(o)
 	}
 	o.sub.Close()
 }
@@ -57,14 +57,22 @@ func (s *Server) hungUp(o *openStream) {
 // only half-closed reads it and goes on streaming (see hangups).
 func probeHalfClosed(o *openStream) { o.sub.Beat() }
 
-// Close stops the Server's background work and waits for it: the watcher
-// of hijacked connections (started by the first HTTP/1.1 stream), and the
-// summaries of repeated log lines, which it writes at once. Streams that
+// Close stops the Server's background work and waits for it: the
+// auth-request rechecks, the sharing of disconnects with a cluster, the
+// watcher of hijacked connections (started by the first HTTP/1.1
+// stream), and the summaries of repeated log lines, which it writes at
+// once. Streams that
 // are still open go on, but a client that hangs up is then noticed by the
 // next write that fails, as on systems without a watcher. Call it once
 // the http.Server and the hub have shut down; calling it again does
 // nothing. It returns nil: it is an error only for io.Closer.
 func (s *Server) Close() error {
+	if s.authReq != nil { // its rechecks log through quiet
+		s.authReq.close()
+	}
+	if s.stopShare != nil {
+		s.stopShare()
+	}
 	s.hangups.close()
 	s.quiet.close()
 	return nil

@@ -20,7 +20,7 @@ import (
 // at all (HTTP/1.0 probes; no browser sends one). With authorization on,
 // every request carries its own credential and any Host is served.
 func (s *Server) checkHost(r *http.Request) error {
-	if s.cfg.Auth.Enabled() || r.Host == "" {
+	if s.authOn() || r.Host == "" {
 		return nil
 	}
 	host := hostName(r.Host)

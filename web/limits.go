@@ -11,21 +11,23 @@ import (
 
 // streamLimits counts open streams, in all and per client address.
 type streamLimits struct {
-	max, perIP int
+	max, perIP, perUser int
 
-	mu   sync.Mutex
-	open int
-	byIP map[string]int
+	mu     sync.Mutex
+	open   int
+	byIP   map[string]int
+	byUser map[string]int // streams of users with a name
 }
 
 // retryAfter is what a subscriber refused by a limit is told to wait, in
 // seconds.
 const retryAfter = "5"
 
-// acquire takes a stream slot for the client at ip, or says why it cannot:
-// a 503 when the server is full, a 429 when this address has its share.
-// A taken slot is given back with release.
-func (l *streamLimits) acquire(ip string) *apiError {
+// acquire takes a stream slot for the client at ip, of user ("" for none),
+// or says why it cannot: a 503 when the server is full, a 429 when this
+// address or this user has its share. A taken slot is given back with
+// release.
+func (l *streamLimits) acquire(ip, user string) *apiError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.open >= l.max {
@@ -36,20 +38,32 @@ func (l *streamLimits) acquire(ip string) *apiError {
 		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Refused: refusedPerIP,
 			Msg: fmt.Sprintf("%s holds its maximum of %d streams", ip, l.perIP)}
 	}
+	if l.perUser > 0 && user != "" && l.byUser[user] >= l.perUser {
+		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Refused: refusedPerUser,
+			Msg: fmt.Sprintf("user %q holds its maximum of %d streams", user, l.perUser)}
+	}
 	l.open++
 	if l.perIP > 0 {
 		l.byIP[ip]++
 	}
+	if l.perUser > 0 && user != "" {
+		l.byUser[user]++
+	}
 	return nil
 }
 
-func (l *streamLimits) release(ip string) {
+func (l *streamLimits) release(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--
 	if l.perIP > 0 {
 		if l.byIP[ip]--; l.byIP[ip] <= 0 {
 			delete(l.byIP, ip)
+		}
+	}
+	if l.perUser > 0 && user != "" {
+		if l.byUser[user]--; l.byUser[user] <= 0 {
+			delete(l.byUser, user)
 		}
 	}
 }

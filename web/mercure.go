@@ -85,6 +85,7 @@ type mercureCredential struct {
 	all     bool            // a publish key
 	grants  *mercure.Grants // a token's
 	until   time.Time       // the token's exp, if it has one
+	user    string          // the token's subject, if it has one
 	key     string          // what rate limits count by
 }
 
@@ -136,6 +137,7 @@ func (s *Server) mercureToken(r *http.Request) (mercureCredential, error) {
 	if claims.ExpiresAt != nil {
 		c.until = claims.ExpiresAt.Time
 	}
+	c.user = claims.Subject
 	return c, nil
 }
 
@@ -248,7 +250,7 @@ func (s *Server) mercureSubscribe(w http.ResponseWriter, r *http.Request) {
 		lastID = req.LastEventID
 	}
 	opts := []hub.SubscribeOption{hub.WithSelector(mercure.NewRoute(req, c.grants)), hub.WithOpaqueTopics(), hub.WithoutMissedSignal()}
-	spec := streamSpec{topics: req.Exact(), lastID: lastID, opts: opts, until: c.until}
+	spec := streamSpec{topics: req.Exact(), lastID: lastID, opts: opts, acc: access{user: c.user, expires: c.until}}
 	if lastID != "" {
 		spec.ready = func(w http.ResponseWriter, sub *hub.Subscription) {
 			from := lastID

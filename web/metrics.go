@@ -60,7 +60,7 @@ func newCollector(h *hub.Hub, refused refusalCounts) *collector {
 		}
 	}
 	c.refDesc = prometheus.NewDesc("hubd_streams_refused_total",
-		"Subscribers turned away for a while, by reason: max-streams, max-streams-per-ip, shutting-down.",
+		"Subscribers turned away for a while, by reason: max-streams, max-streams-per-ip, shutting-down, max-streams-per-user, auth-request-unavailable.",
 		[]string{"reason"}, nil)
 	return c
 }

@@ -22,7 +22,9 @@ var (
 	refusedFull    = &refusal{name: "max-streams", note: "max-streams reached"}
 	refusedPerIP   = &refusal{name: "max-streams-per-ip", note: "max-streams-per-ip reached"}
 	refusedClosing = &refusal{name: "shutting-down", note: "the hub is shutting down"}
-	refusals       = []*refusal{refusedFull, refusedPerIP, refusedClosing}
+	refusedPerUser = &refusal{name: "max-streams-per-user", note: "max-streams-per-user reached"}
+	refusedAuthApp = &refusal{name: "auth-request-unavailable", note: "the app could not authorize the stream now"}
+	refusals       = []*refusal{refusedFull, refusedPerIP, refusedClosing, refusedPerUser, refusedAuthApp}
 )
 
 // refusalCounts counts refused streams by reason; the map is filled once

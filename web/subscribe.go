@@ -81,7 +81,10 @@ type openStream struct {
 	raw    *rawStream  // the hijacked connection, or nil
 	fast   bool        // frames go to raw as they are (no compression)
 	over   atomic.Bool // see end
-	expiry *time.Timer // ends the stream when its credential expires; nil if none
+
+	user    string      // whom the stream belongs to (a token's subject, the app's user), if known
+	expiry  *time.Timer // ends the stream when its token expires; nil without one
+	session string      // the credential key the app is asked again about it with (auth-request), or ""
 }
 
 // subscribe registers the client, writes its replay, then drains its
@@ -153,20 +156,24 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, topics []string) *
 		return nil
 	}
 	s.allowOrigin(w, r)
-	private, err := s.authorizeSubscribe(r, topics)
+	acc, err := s.authorizeSubscribe(r, topics)
 	if err != nil {
+		if api := (*apiError)(nil); errors.As(err, &api) && api.Refused != nil {
+			s.refuse(w, r, s.clientIP(r), api)
+			return nil
+		}
 		writeError(w, r, err)
 		return nil
 	}
 	var opts []hub.SubscribeOption
-	if private != nil {
-		opts = append(opts, private)
+	if acc.private != nil {
+		opts = append(opts, acc.private)
 	}
 	if opts, err = presenceOption(r, opts); err != nil {
 		writeError(w, r, err)
 		return nil
 	}
-	return s.start(w, r, streamSpec{topics: topics, lastID: lastEventID(r), opts: opts})
+	return s.start(w, r, streamSpec{topics: topics, lastID: lastEventID(r), opts: opts, acc: acc})
 }
 
 // streamSpec is what start needs of an authorized subscribe.
@@ -177,20 +184,21 @@ type streamSpec struct {
 	// ready, if set, sees the subscription before the response starts:
 	// it may set headers.
 	ready func(w http.ResponseWriter, sub *hub.Subscription)
-	// until, if not zero, is when the stream ends (its credential expires).
-	until time.Time
+	// acc is what admitted the stream: its user, when its credential
+	// expires, and what the app is asked again about it with.
+	acc access
 }
 
 // start registers an authorized subscriber and writes its replay; nil
 // means the request has been answered (or the client is gone).
 func (s *Server) start(w http.ResponseWriter, r *http.Request, spec streamSpec) *openStream {
 	var err error
-	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r)}
-	refused := s.limits.acquire(o.ip)
+	o := &openStream{ctx: r.Context(), id: w.Header().Get(headerRequestID), ip: s.clientIP(r), user: spec.acc.user}
+	refused := s.limits.acquire(o.ip, o.user)
 	if refused != nil {
 		// A client that hung up may not have given its slot back yet.
 		s.hangups.reap(o.ip)
-		refused = s.limits.acquire(o.ip)
+		refused = s.limits.acquire(o.ip, o.user)
 	}
 	if refused != nil {
 		s.refuse(w, r, o.ip, refused)
@@ -201,7 +209,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, spec streamSpec) 
 	// away meanwhile ends the wait.
 	o.sub, err = s.hub.SubscribeContext(r.Context(), spec.topics, spec.lastID, spec.opts...)
 	if err != nil {
-		s.limits.release(o.ip)
+		s.limits.release(o.ip, o.user)
 		if ctx := r.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			if s.log.Enabled(ctx, slog.LevelDebug) {
 				s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber gone while its replay was awaited", o.attrs(slog.Any("err", err))...)
@@ -222,9 +230,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, spec streamSpec) 
 	if spec.ready != nil {
 		spec.ready(w, o.sub)
 	}
-	if !spec.until.IsZero() {
-		o.expiry = time.AfterFunc(time.Until(spec.until), o.sub.Close)
-	}
+	s.admitted(o, spec.acc)
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
 		// The request's context ends when this handler returns, and an
@@ -280,16 +286,13 @@ func (s *Server) logStartFailure(o *openStream, err error) {
 // Its hang-up watch is removed first, while the connection is still open
 // (see hangups.unwatch).
 func (o *openStream) close(s *Server) {
-	if o.expiry != nil {
-		o.expiry.Stop()
-	}
 	o.sub.Close()
 	if o.raw != nil {
 		s.hangups.unwatch(o)
 		o.raw.Close()
 	}
 	if o.end() {
-		s.limits.release(o.ip)
+		s.released(o)
 	}
 }
 
@@ -423,7 +426,7 @@ func (s *Server) write(o *openStream, frames [][]byte) bool {
 func (s *Server) dropped(o *openStream, err error) {
 	if o.end() {
 		s.hub.RecordPrune()
-		s.limits.release(o.ip)
+		s.released(o)
 	}
 	if ctx := o.ctx; s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "subscriber dropped", o.attrs(slog.Any("err", err))...)

@@ -249,7 +249,7 @@ func TestStreamPanicEndsOnlyThatStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.limits.acquire("192.0.2.1") != nil {
+			if s.limits.acquire("192.0.2.1", "") != nil {
 				t.Fatal("no stream slot")
 			}
 			o := &openStream{ctx: context.Background(), n: 1, ip: "192.0.2.1", sub: sub, frames: sub.C(), fast: true,

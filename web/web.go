@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -107,6 +108,34 @@ type Config struct {
 	// it" form, which publish to the demo topics for anyone. Leave it off
 	// when authorization is on: it would let anyone publish there.
 	Demos bool
+	// AuthRequest, if set, is the URL of the app's endpoint that decides
+	// for its own sessions (see authrequest.go and docs/authorization.md):
+	// a subscribe, or a publish without a token or key, that no token
+	// decides is asked about there with the forwarded headers. It is fixed
+	// here by the operator, never taken from a request.
+	AuthRequest string
+	// AuthRequestForward are the request headers forwarded to the app
+	// (DefaultAuthRequestForward if empty); their values key its cached
+	// answers, by hash.
+	AuthRequestForward []string
+	// AuthRequestTimeout bounds one request to the app
+	// (DefaultAuthRequestTimeout if zero).
+	AuthRequestTimeout time.Duration
+	// AuthRequestRecheck is how often the app is asked again about the
+	// streams it admitted, each credential's together
+	// (DefaultAuthRequestRecheck if zero); a stream whose topics it no
+	// longer grants is ended.
+	AuthRequestRecheck time.Duration
+	// AuthRequestConcurrency bounds the requests to the app in flight
+	// (DefaultAuthRequestConcurrency if zero).
+	AuthRequestConcurrency int
+	// AuthRequestClient sends the requests to the app; nil uses a client
+	// of hubd's own that follows no redirects.
+	AuthRequestClient *http.Client
+	// MaxStreamsPerUser bounds the open streams of one user (a token's
+	// subject, or the app's "user"); a subscribe past it is refused for a
+	// while (429). Zero means no bound.
+	MaxStreamsPerUser int
 	// Logger receives request logs at Debug and errors at Error; nil
 	// discards them. Every line about a request carries its request_id,
 	// and every line about a stream its stream_id.
@@ -141,6 +170,28 @@ func (c Config) Validate() error {
 	}
 	if c.PublishBurst < 0 {
 		errs = append(errs, fmt.Errorf("publish burst %d: must not be negative", c.PublishBurst))
+	}
+	if c.AuthRequest != "" {
+		if u, err := url.Parse(c.AuthRequest); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("auth request %q: want an absolute http:// or https:// URL", c.AuthRequest))
+		}
+	}
+	for _, name := range c.AuthRequestForward {
+		if !validHeaderName(name) {
+			errs = append(errs, fmt.Errorf("auth request forward %q: not a header name", name))
+		}
+	}
+	if c.AuthRequestTimeout < 0 {
+		errs = append(errs, fmt.Errorf("auth request timeout %v: must not be negative", c.AuthRequestTimeout))
+	}
+	if c.AuthRequestRecheck < 0 {
+		errs = append(errs, fmt.Errorf("auth request recheck %v: must not be negative", c.AuthRequestRecheck))
+	}
+	if c.AuthRequestConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("auth request concurrency %d: must not be negative", c.AuthRequestConcurrency))
+	}
+	if c.MaxStreamsPerUser < 0 {
+		errs = append(errs, fmt.Errorf("max streams per user %d: must not be negative", c.MaxStreamsPerUser))
 	}
 	if c.MaxTopicsPerSubscription < 0 {
 		errs = append(errs, fmt.Errorf("max topics per subscription %d: must not be negative", c.MaxTopicsPerSubscription))
@@ -182,10 +233,36 @@ func (c Config) withDefaults() Config {
 	if c.PublishBurst == 0 {
 		c.PublishBurst = max(1, int(math.Ceil(c.PublishRate)))
 	}
+	if len(c.AuthRequestForward) == 0 {
+		c.AuthRequestForward = DefaultAuthRequestForward
+	}
+	if c.AuthRequestTimeout == 0 {
+		c.AuthRequestTimeout = DefaultAuthRequestTimeout
+	}
+	if c.AuthRequestRecheck == 0 {
+		c.AuthRequestRecheck = DefaultAuthRequestRecheck
+	}
+	if c.AuthRequestConcurrency == 0 {
+		c.AuthRequestConcurrency = DefaultAuthRequestConcurrency
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// validHeaderName reports whether name is an HTTP header name (a token).
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // Server serves hubd's HTTP API for one hub.
@@ -206,6 +283,12 @@ type Server struct {
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
 
+	authReq         *authRequester // with Config.AuthRequest; its rechecks are stopped by Close
+	live            liveStreams
+	ended           *prometheus.CounterVec // streams ended by expiry, revocation or disconnect
+	shareDisconnect hub.DisconnectSender   // with a cluster's event log
+	stopShare       func()                 // stops sharing disconnects; called by Close
+
 	hangups *hangups  // ends hijacked streams whose clients hang up; stopped by Close
 	quiet   *quietLog // logs what many clients can cause at once; stopped by Close
 }
@@ -219,7 +302,22 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, log: slog.New(logHandler{cfg.Logger.Handler()})}
 	s.hangups, s.quiet = newHangups(s.log, s.hungUp, probeHalfClosed), newQuietLog(s.log, quietBurst, quietEvery)
-	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{}}
+	s.limits = streamLimits{max: cfg.MaxStreams, perIP: cfg.MaxStreamsPerIP, byIP: map[string]int{},
+		perUser: cfg.MaxStreamsPerUser, byUser: map[string]int{}}
+	s.live.all = map[uint64]*openStream{}
+	s.ended = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hubd_streams_ended_total",
+		Help: "Streams the hub ended while their clients were still there, by reason: token-expired, revoked (by the app's recheck), disconnected (by an operator)."},
+		[]string{"reason"})
+	for _, r := range []string{"token-expired", "revoked", "disconnected"} {
+		s.ended.WithLabelValues(r)
+	}
+	if cfg.AuthRequest != "" {
+		a, err := newAuthRequester(cfg, s.quiet)
+		if err != nil {
+			return nil, fmt.Errorf("web config: auth request: %w", err)
+		}
+		s.authReq = a
+	}
 	s.refused = newRefusalCounts()
 	s.rates = publishLimits{every: rate.Limit(cfg.PublishRate), burst: cfg.PublishBurst, buckets: map[string]*rate.Limiter{}}
 	switch c := cfg.DatastarClient; {
@@ -245,7 +343,15 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(h, s.refused), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(h, s.refused), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.ended)
+	if s.authReq != nil {
+		reg.MustRegister(s.authReq.requests, s.authReq.latency)
+	}
+	send, stop, err := h.ShareDisconnects(s.Disconnect)
+	if err != nil {
+		return nil, fmt.Errorf("share disconnects: %w", err)
+	}
+	s.shareDisconnect, s.stopShare = send, stop
 
 	r := chi.NewRouter()
 	// Streams are routed in ServeHTTP, before the router; these routes only
@@ -262,6 +368,7 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		r.Post("/topics/*", s.handlePublish)
 		r.Post("/publish", s.handleBatch)
 		r.Delete("/topics/*", s.handleDeleteRetained)
+		r.Post("/streams/disconnect", s.handleDisconnect)
 		r.Get("/", s.handleIndex)
 		r.Get("/openapi.yaml", handleOpenAPI)
 		if s.clientJS != nil {

@@ -112,7 +112,7 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mint(); err == nil || !strings.Contains(err.Error(), "exit status 2") || !strings.Contains(err.Error(), "give -publish or -subscribe") {
+	if _, err := mint(); err == nil || !strings.Contains(err.Error(), "exit status 2") || !strings.Contains(err.Error(), "give -publish or -subscribe patterns, -admin") {
 		t.Errorf("token without patterns: %v", err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -116,6 +117,15 @@ type config struct {
 	// and what a damaged store makes hubd do (cluster.Config).
 	ClusterSync     string
 	ClusterOnDamage string
+	// Authorization by the app (auth-request), operators' disconnects
+	// and per-user limits (web.Config, auth.Config).
+	AuthRequest            string
+	AuthRequestForward     []string
+	AuthRequestTimeout     time.Duration
+	AuthRequestRecheck     time.Duration
+	AuthRequestConcurrency int
+	AdminKeys              []string
+	MaxStreamsPerUser      int
 }
 
 // Defaults of the durability settings.
@@ -464,6 +474,36 @@ var settings = []setting{
 		c.ClusterOnDamage = v
 		return nil
 	}},
+	// Authorization by the app (auth-request), operators' disconnects and
+	// per-user limits: see docs/authorization.md.
+	{name: "auth-request", help: "URL of the app's endpoint that authorizes its own sessions: a subscribe (or a publish without token or key) that no token decides is asked about there, with the forwarded headers", set: func(c *config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+				return fmt.Errorf("%q is not an absolute http:// or https:// URL without a #fragment", v)
+			}
+		}
+		c.AuthRequest = v
+		return nil
+	}},
+	{name: "auth-request-forward", def: strings.Join(web.DefaultAuthRequestForward, ","), help: "request headers forwarded to auth-request, comma separated; their values key its cached answers (by hash)", set: func(c *config, v string) error {
+		names := splitList(v)
+		if len(names) == 0 {
+			return errors.New("empty: name at least one header, such as Cookie")
+		}
+		for _, n := range names {
+			if strings.ContainsAny(n, " :()<>@,;\\\"/[]?={}") {
+				return fmt.Errorf("%q is not a header name", n)
+			}
+		}
+		c.AuthRequestForward = names
+		return nil
+	}},
+	durationSetting("auth-request-timeout", web.DefaultAuthRequestTimeout, "time the app has to answer auth-request; past it the client is refused for a while (retriably)", func(c *config) *time.Duration { return &c.AuthRequestTimeout }),
+	durationSetting("auth-request-recheck", web.DefaultAuthRequestRecheck, "how often the app is asked again about the streams it admitted (jittered); those it no longer grants end", func(c *config) *time.Duration { return &c.AuthRequestRecheck }),
+	intSetting("auth-request-concurrency", web.DefaultAuthRequestConcurrency, "requests to auth-request in flight at most", func(c *config) *int { return &c.AuthRequestConcurrency }, 1),
+	listSetting("admin-keys", "static API keys (24 bytes or more) for the operator's endpoints (POST /streams/disconnect), sent as Bearer; comma separated", func(c *config) *[]string { return &c.AdminKeys }),
+	intSetting("max-streams-per-user", 0, "open streams of one user (a token's sub, or auth-request's user); past it 429 (0: no bound)", func(c *config) *int { return &c.MaxStreamsPerUser }, 0),
 	durationSetting("shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful stop", func(c *config) *time.Duration { return &c.ShutdownGrace }),
 	durationSetting("read-header-timeout", DefaultReadHeaderTimeout, "time allowed to read a request's headers", func(c *config) *time.Duration { return &c.ReadHeaderTimeout }),
 	durationSetting("idle-timeout", DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request", func(c *config) *time.Duration { return &c.IdleTimeout }),
@@ -674,14 +714,15 @@ func (c *config) allowedHosts() []string {
 
 // authorizing reports whether any credential is configured.
 func (c *config) authorizing() bool {
-	return c.JWTSecret != "" || c.JWTSecretFile != "" || len(c.JWTPublicKeys) > 0 || c.JWKSURL != "" || len(c.PublishKeys) > 0
+	return c.JWTSecret != "" || c.JWTSecretFile != "" || len(c.JWTPublicKeys) > 0 || c.JWKSURL != "" || len(c.PublishKeys) > 0 ||
+		c.AuthRequest != ""
 }
 
 // authConfig reads the key files the settings name into an auth.Config.
 func (c *config) authConfig(log *slog.Logger) (auth.Config, error) {
 	ac := auth.Config{Secret: []byte(c.JWTSecret), JWKSURL: c.JWKSURL, Leeway: c.JWTLeeway,
 		Issuer: c.JWTIssuer, Audience: c.JWTAudience, AllowNoExpiry: c.JWTAllowNoExp,
-		PublishKeys: c.PublishKeys, AnonymousSubscribe: c.AnonymousSubscribe, Logger: log}
+		PublishKeys: c.PublishKeys, AdminKeys: c.AdminKeys, AnonymousSubscribe: c.AnonymousSubscribe, Logger: log}
 	var errs []error
 	if c.JWTSecretFile != "" {
 		b, err := os.ReadFile(c.JWTSecretFile)

@@ -133,9 +133,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AllowedOrigins: cfg.AllowedOrigins, AllowedHosts: cfg.allowedHosts(), TrustedProxies: cfg.TrustedProxies, DatastarClient: cfg.DatastarClient,
 		Auth: authz, MaxBatchEvents: cfg.MaxBatchEvents, AuthCookie: cfg.AuthCookie, QueryToken: cfg.QueryToken,
 		PublishRate: cfg.PublishRate, PublishBurst: cfg.PublishBurst,
-		Demos:   cfg.Demos && !authz.Enabled(),
-		Logger:  log,
-		Mercure: web.MercureConfig{Disabled: !cfg.Mercure, Cookie: cfg.MercureCookie, Anonymous: cfg.MercureAnonymous},
+		AuthRequest: cfg.AuthRequest, AuthRequestForward: cfg.AuthRequestForward, AuthRequestTimeout: cfg.AuthRequestTimeout,
+		AuthRequestRecheck: cfg.AuthRequestRecheck, AuthRequestConcurrency: cfg.AuthRequestConcurrency,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		Demos:             cfg.Demos && !authz.Enabled() && cfg.AuthRequest == "",
+		Logger:            log,
+		Mercure:           web.MercureConfig{Disabled: !cfg.Mercure, Cookie: cfg.MercureCookie, Anonymous: cfg.MercureAnonymous},
 	})
 	if err != nil {
 		return &configError{err}

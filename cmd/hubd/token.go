@@ -33,6 +33,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	fs.Func("publish", "topic pattern the bearer may publish to (repeat or comma separate)", patterns(&publish))
 	fs.Func("subscribe", "topic pattern the bearer may subscribe to, private events included (repeat or comma separate)", patterns(&subscribe))
+	admin := fs.Bool("admin", false, "let the bearer use the operator's endpoints (POST /streams/disconnect)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token (0: no exp, only where the configuration sets jwt-allow-no-exp)")
 	subject := fs.String("subject", "hubd-token", "the sub claim: who the token is for")
 	signingKey := fs.String("signing-key", "", "PEM private key (RSA, ECDSA or Ed25519) to sign with instead of the HMAC secret")
@@ -50,8 +51,8 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	if err := parseSubcommand(fs, args); err != nil {
 		return err
 	}
-	if len(publish) == 0 && len(subscribe) == 0 {
-		return &configError{errors.New("token: give -publish or -subscribe patterns, or both")}
+	if len(publish) == 0 && len(subscribe) == 0 && !*admin {
+		return &configError{errors.New("token: give -publish or -subscribe patterns, -admin, or several")}
 	}
 	if *ttl < 0 {
 		return &configError{fmt.Errorf("token: -ttl %v is negative", *ttl)}
@@ -95,7 +96,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		key = ac.Secret
 	}
-	t := auth.Token{Subject: *subject, Grants: auth.Grants{Publish: publish, Subscribe: subscribe},
+	t := auth.Token{Subject: *subject, Grants: auth.Grants{Publish: publish, Subscribe: subscribe, Admin: *admin},
 		TTL: *ttl, NoExpiry: *ttl == 0, Issuer: cfg.JWTIssuer}
 	if cfg.JWTAudience != "" {
 		t.Audience = []string{cfg.JWTAudience}
