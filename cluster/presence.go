@@ -48,11 +48,21 @@ type peer struct {
 // latest counts whenever that sum changes. stop ends the sharing (telling
 // the others so) and waits for the goroutine; Shutdown ends it too.
 func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]int)) (stop func(), err error) {
+	return l.share(l.cfg.presenceSubject(), func(msgs <-chan *nats.Msg, quit <-chan struct{}) {
+		l.sharePresence(msgs, quit, local, remote)
+	})
+}
+
+// share subscribes to subject, for one of the things nodes tell each
+// other (presence, node info), and runs loop with its messages on a
+// goroutine until stop is called or the Log shuts down (quit is closed
+// on stop); stop waits for loop to return.
+func (l *Log) share(subject string, loop func(msgs <-chan *nats.Msg, quit <-chan struct{})) (stop func(), err error) {
 	if err := l.enter(); err != nil {
 		return nil, err
 	}
 	msgs := make(chan *nats.Msg, 256) // a message dropped when full is sent again a second later
-	sub, err := l.nc.ChanSubscribe(l.cfg.presenceSubject(), msgs)
+	sub, err := l.nc.ChanSubscribe(subject, msgs)
 	if err == nil {
 		// Have the server know the subscription before returning, so
 		// that nothing published to it from now on is missed.
@@ -69,7 +79,8 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 	go func() { // owned by the Log and the caller: ends on stop or Shutdown
 		defer l.wg.Done()
 		defer close(done)
-		l.sharePresence(sub, msgs, quit, local, remote)
+		defer func() { _ = sub.Unsubscribe() }()
+		loop(msgs, quit)
 	}()
 	var once sync.Once
 	return func() {
@@ -78,21 +89,27 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 	}, nil
 }
 
+// tell publishes v, as JSON, to the other nodes on subject; a message
+// that is lost is sent again at the next tick.
+func (l *Log) tell(subject string, v any) {
+	data, err := json.Marshal(v)
+	if err == nil {
+		err = l.nc.Publish(subject, data)
+	}
+	if err != nil {
+		l.logger.Debug("tell the other nodes", "subject", subject, keyErr, err)
+	}
+}
+
 // sharePresence is the sharing goroutine's loop.
-func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit <-chan struct{},
+func (l *Log) sharePresence(msgs <-chan *nats.Msg, quit <-chan struct{},
 	local func() map[string]int, remote func(map[string]int)) {
 	self := nats.NewInbox() // unique, even among nodes given the same node ID
 	peers := make(map[string]peer)
 	var sum map[string]int
 	publish := func(m presenceMsg) {
 		m.Node = self
-		data, err := json.Marshal(m)
-		if err == nil {
-			err = l.nc.Publish(l.cfg.presenceSubject(), data)
-		}
-		if err != nil {
-			l.logger.Debug("share presence", keyErr, err)
-		}
+		l.tell(l.cfg.presenceSubject(), m)
 	}
 	update := func(now time.Time) {
 		next := make(map[string]int)
@@ -110,10 +127,7 @@ func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit 
 			remote(maps.Clone(sum))
 		}
 	}
-	defer func() {
-		_ = sub.Unsubscribe()
-		publish(presenceMsg{Gone: true})
-	}()
+	defer publish(presenceMsg{Gone: true})
 	publish(presenceMsg{Counts: local()})
 	tick := time.NewTicker(PresenceEvery)
 	defer tick.Stop()
