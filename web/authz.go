@@ -112,6 +112,9 @@ func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (hub.Subsc
 		granted = claims.Hubd.Subscribe
 	}
 	for _, t := range topics {
+		if viewed, ok := viewedTopic(t); ok {
+			t = viewed // a topic's view takes the right to subscribe to the topic
+		}
 		if granted.Allows(t) || a.AnonymousSubscribe(t) {
 			continue
 		}

@@ -200,6 +200,7 @@ type Server struct {
 	turns    turns         // how many hijacked streams may write at once
 	rates    publishLimits
 	demo     demoState
+	stats    statsState // what the dashboard's charts show; see stats.go
 	client   string // the URL pages load Datastar from
 	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
 
@@ -261,6 +262,9 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		r.Delete("/topics/*", s.handleDeleteRetained)
 		r.Get("/", s.handleIndex)
 		r.Get("/openapi.yaml", handleOpenAPI)
+		r.Get("/hubd.css", handleStylesheet)
+		r.Get("/dashboard/topic", s.handleTopicForm)
+		r.Get(viewPagePath+"*", s.handleTopicPage)
 		if s.clientJS != nil {
 			r.Get("/datastar.js", s.handleClientJS)
 		}
