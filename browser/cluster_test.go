@@ -48,8 +48,12 @@ func TestDashboardClusterView(t *testing.T) {
 	waitFor(t, ctx, 10*time.Second, `document.querySelector("#node code").textContent === "node-b1"`)
 	waitFor(t, ctx, 10*time.Second, `getComputedStyle(document.querySelector("#cluster")).display !== "none"`)
 	// The cluster line: connected, stream sequence 3, 0 events behind.
-	waitFor(t, ctx, 10*time.Second, `(() => { const b = [...document.querySelectorAll("#cluster b")].map((e) => e.textContent);
-		return b[0] === "connected" && b[1] === "3" && b[2] === "0" })()`)
+	waitFor(t, ctx, 10*time.Second, `(() => { const h = document.querySelector("#cluster h2");
+		const b = [...h.querySelectorAll("b")].map((e) => e.textContent);
+		return h.textContent.includes(" connected to the event log") && b[0] === "3" && b[1] === "0" })()`)
+	// The table of nodes: this one, the only one.
+	waitFor(t, ctx, 10*time.Second, `(() => { const rows = document.querySelectorAll("#hubd-nodes tr");
+		return rows.length === 1 && rows[0].cells[0].textContent === "node-b1 this node" && rows[0].cells[4].textContent === "0" })()`)
 	saveScreenshot(t, ctx, "dashboard-cluster.png")
 	noProblems(t, ctx, problems)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -142,7 +143,11 @@ func TestDashboardScreenshots(t *testing.T) {
 		docScreenshot(t, ctx, "topic.png", 900)
 	})
 
+	noProblems(t, ctx, problems)
+
 	t.Run("demos", func(t *testing.T) {
+		ctx := newBrowser(t) // a browser of its own, with time of its own
+		problems := watchConsole(t, ctx)
 		open(t, ctx, srv.URL+"/demo/counter")
 		waitFor(t, ctx, 5*time.Second, `document.querySelector(".big-number").textContent === "42"`)
 		docScreenshot(t, ctx, "demo-counter.png", 640)
@@ -157,6 +162,14 @@ func TestDashboardScreenshots(t *testing.T) {
 		docScreenshot(t, ctx, "demo-chat.png", 640)
 
 		base := startTodo(t, datastarBundle(t))
+		// The todo page carries hubd's stylesheet as it is.
+		css, err := os.ReadFile("../web/pages/hubd.css")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, page, _ := get(t, base+"/"); !strings.Contains(page, string(css)) {
+			t.Error("examples/todo's page does not carry web/pages/hubd.css as it is: copy it into the page's <style>")
+		}
 		open(t, ctx, base+"/")
 		for _, todo := range []string{"Write the release notes", "Tag v1.0"} {
 			typeInto(t, ctx, `input[aria-label="new todo"]`, todo)
@@ -170,8 +183,9 @@ func TestDashboardScreenshots(t *testing.T) {
 			t.Errorf("the todo page's button is %s, not hubd's accent colour", got)
 		}
 		docScreenshot(t, ctx, "demo-todo.png", 640)
+		open(t, ctx, "about:blank") // before the app stops, at the end of this subtest
+		noProblems(t, ctx, problems)
 	})
-	noProblems(t, ctx, problems)
 }
 
 // TestTopicViewNeedsSubscribeRight: with authorization on, a topic's view
@@ -187,13 +201,13 @@ func TestTopicViewNeedsSubscribeRight(t *testing.T) {
 	srv, f, h := newClientServer(t, web.Config{Auth: a}, nil)
 	runStats(t, f, 250*time.Millisecond)
 	mint := func(subscribe auth.Patterns) string {
-		s, err := auth.Mint(auth.Token{Subject: "viewer", Grants: auth.Grants{Subscribe: subscribe}}, secret, time.Now())
+		s, err := auth.Mint(auth.Token{Subject: "viewer", Grants: auth.Grants{Subscribe: subscribe}, TTL: time.Hour}, secret, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	pub, err := auth.Mint(auth.Token{Subject: "back end", Grants: auth.Grants{Publish: auth.Patterns{"*"}}}, secret, time.Now())
+	pub, err := auth.Mint(auth.Token{Subject: "back end", Grants: auth.Grants{Publish: auth.Patterns{"secret/plans"}}, TTL: time.Hour}, secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,4 +266,19 @@ func nextAfter(t *testing.T, ctx context.Context, url string) int {
 			return int(r.Status)
 		}
 	}
+}
+
+// get fetches url.
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
 }

@@ -72,3 +72,15 @@ func (h *Hub) Followed(prefix string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Topic describes one topic as Topics does; a topic the hub does not
+// track (no subscribers, no history) has only its name.
+func (h *Hub) Topic(name string) TopicInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	info := TopicInfo{Name: name}
+	if t := h.topics[name]; t != nil {
+		info.Subscribers, info.History = t.group.Len(), t.events.n
+	}
+	return info
+}
