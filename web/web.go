@@ -201,8 +201,8 @@ type Server struct {
 	rates    publishLimits
 	demo     demoState
 	stats    statsState // what the dashboard's charts show; see stats.go
-	client   string // the URL pages load Datastar from
-	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
+	client   string     // the URL pages load Datastar from
+	clientJS []byte     // the Datastar client served at /datastar.js, if a file was given
 
 	hangups *hangups  // ends hijacked streams whose clients hang up; stopped by Close
 	quiet   *quietLog // logs what many clients can cause at once; stopped by Close
