@@ -55,6 +55,18 @@ func docScreenshot(t *testing.T, ctx context.Context, name string, height int64)
 	t.Logf("screenshot: %s", file)
 }
 
+// noOverflow fails the test if the page is wider than the window or a
+// block of code (a pre) runs past its box, at the window's width.
+func noOverflow(t *testing.T, ctx context.Context) {
+	t.Helper()
+	got := eval[string](t, ctx, `(() => { if (document.documentElement.scrollWidth > window.innerWidth) return "the page";
+		const p = [...document.querySelectorAll("pre")].find((p) => p.scrollWidth > p.clientWidth);
+		return p ? "a pre: " + p.textContent.slice(0, 80) : ""; })()`)
+	if got != "" {
+		t.Errorf("%s runs wider than its box", got)
+	}
+}
+
 // chartRises is JavaScript that is true once the chart in the element
 // with the given id draws a point above its baseline (y below 150): a
 // rate above zero.
@@ -122,6 +134,7 @@ func TestDashboardScreenshots(t *testing.T) {
 	// The try-it form, for the screenshot's sake and its own.
 	click(t, ctx, "#try button")
 	waitFor(t, ctx, 5*time.Second, `document.querySelectorAll("#arrivals li").length === 1`)
+	noOverflow(t, ctx)
 	docScreenshot(t, ctx, "dashboard.png", 1000)
 
 	t.Run("topic view", func(t *testing.T) {
@@ -132,6 +145,7 @@ func TestDashboardScreenshots(t *testing.T) {
 		if got := visibleText(t, ctx, "#view-retained pre"); !strings.Contains(got, `"headline": "hubd ships a dashboard"`) {
 			t.Errorf("retained state shows %q", got)
 		}
+		publish(t, srv, "news", "text/html", `<p id="long">`+strings.Repeat("0123456789", 40)+`</p>`)
 		publish(t, srv, "news", "text/html", `<li id="fresh">fresh <b>news</b></li>`, "Datastar-Selector", "#feed", "Datastar-Mode", "append")
 		// The event shows as text, newest first, as Datastar reads it.
 		waitFor(t, ctx, 5*time.Second, `document.querySelector("#view-events .event pre")?.textContent ===
@@ -140,6 +154,8 @@ func TestDashboardScreenshots(t *testing.T) {
 			t.Errorf("the view applied the event it shows (%d #fresh elements)", n)
 		}
 		waitFor(t, ctx, 5*time.Second, `document.querySelector("#view-subscribers").textContent === "0"`)
+		waitFor(t, ctx, 5*time.Second, `document.querySelector("#view-events").textContent.includes("0123456789".repeat(40))`)
+		noOverflow(t, ctx)
 		docScreenshot(t, ctx, "topic.png", 900)
 	})
 
@@ -159,9 +175,15 @@ func TestDashboardScreenshots(t *testing.T) {
 			click(t, ctx, `form button`)
 		}
 		waitFor(t, ctx, 5*time.Second, `document.querySelectorAll("#messages li").length === 2`)
+		noOverflow(t, ctx)
 		docScreenshot(t, ctx, "demo-chat.png", 640)
+		noProblems(t, ctx, problems)
+	})
 
-		base := startTodo(t, datastarBundle(t))
+	t.Run("todo", func(t *testing.T) {
+		base := startTodo(t, datastarBundle(t)) // built before the browser starts, whose time runs from then
+		ctx := newBrowser(t)
+		problems := watchConsole(t, ctx)
 		// The todo page carries hubd's stylesheet as it is.
 		css, err := os.ReadFile("../web/pages/hubd.css")
 		if err != nil {
