@@ -3,7 +3,6 @@ package browser_test
 import (
 	"context"
 	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -27,17 +26,7 @@ func TestDashboardClusterView(t *testing.T) {
 			t.Errorf("close log: %v", err)
 		}
 	})
-	h, err := hub.New(hub.Config{Log: l, NodeID: "node-b1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := web.New(h, web.Config{DatastarClient: datastarBundle(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &front{api: api}
-	srv := httptest.NewUnstartedServer(f)
-	serve(t, srv, h, false)
+	srv, f, h := newHubServer(t, hub.Config{Log: l, NodeID: "node-b1"}, web.Config{}, nil)
 	for range 3 {
 		publish(t, srv, "news", "text/html", `<p id="n">news</p>`)
 	}
@@ -93,17 +82,7 @@ func TestDashboardClusterNodes(t *testing.T) {
 	}
 	t.Cleanup(sub.Close)
 
-	h, err := hub.New(hub.Config{Log: first, NodeID: "node-b1", Version: "v1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := web.New(h, web.Config{DatastarClient: datastarBundle(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &front{api: api}
-	srv := httptest.NewUnstartedServer(f)
-	serve(t, srv, h, false)
+	srv, f, _ := newHubServer(t, hub.Config{Log: first, NodeID: "node-b1", Version: "v1.0.0"}, web.Config{}, nil)
 	runStats(t, f, 100*time.Millisecond)
 
 	ctx := newBrowser(t)

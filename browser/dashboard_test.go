@@ -55,6 +55,24 @@ func docScreenshot(t *testing.T, ctx context.Context, name string, height int64)
 	t.Logf("screenshot: %s", file)
 }
 
+// newHubServer is newClientServer with a hub configured as hc.
+func newHubServer(t *testing.T, hc hub.Config, wc web.Config, pages map[string]string) (*httptest.Server, *front, *hub.Hub) {
+	t.Helper()
+	wc.DatastarClient = datastarBundle(t) // skips the test before anything starts, if missing
+	h, err := hub.New(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := web.New(h, wc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &front{api: api, pages: pages}
+	srv := httptest.NewUnstartedServer(f)
+	serve(t, srv, h, false)
+	return srv, f, h
+}
+
 // noOverflow fails the test if the page is wider than the window or a
 // block of code (a pre) runs past its box, at the window's width.
 func noOverflow(t *testing.T, ctx context.Context) {
@@ -84,17 +102,7 @@ func chartRises(id string) string {
 // with -update-screenshots).
 func TestDashboardScreenshots(t *testing.T) {
 	other := datastarPage("/datastar.js", `<div data-init="@get('/topics/demo/chat')"></div>`)
-	h, err := hub.New(hub.Config{NodeID: "hub-1", Version: "dev"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := web.New(h, web.Config{Demos: true, DatastarClient: datastarBundle(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &front{api: api, pages: map[string]string{"/other": other}}
-	srv := httptest.NewUnstartedServer(f)
-	serve(t, srv, h, false)
+	srv, f, h := newHubServer(t, hub.Config{NodeID: "hub-1", Version: "dev"}, web.Config{Demos: true}, map[string]string{"/other": other})
 	runStats(t, f, 100*time.Millisecond)
 	ctx := newBrowser(t)
 	problems := watchConsole(t, ctx)

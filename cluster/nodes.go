@@ -61,29 +61,19 @@ func (l *Log) shareNodes(msgs <-chan *nats.Msg, quit <-chan struct{}, local func
 		remote(out)
 	}
 	defer l.tell(l.cfg.nodesSubject(), nodeMsg{Node: self, Gone: true})
-	l.tell(l.cfg.nodesSubject(), nodeMsg{Node: self, Info: local()})
-	tick := time.NewTicker(PresenceEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-quit:
+	l.loop(msgs, quit, func(now time.Time) {
+		l.tell(l.cfg.nodesSubject(), nodeMsg{Node: self, Info: local()})
+		report(now)
+	}, func(data []byte, now time.Time) {
+		var nm nodeMsg
+		if err := json.Unmarshal(data, &nm); err != nil || nm.Node == "" || nm.Node == self {
 			return
-		case <-l.ctx.Done():
-			return
-		case now := <-tick.C:
-			l.tell(l.cfg.nodesSubject(), nodeMsg{Node: self, Info: local()})
-			report(now)
-		case m := <-msgs:
-			var nm nodeMsg
-			if err := json.Unmarshal(m.Data, &nm); err != nil || nm.Node == "" || nm.Node == self {
-				continue
-			}
-			if nm.Gone {
-				delete(peers, nm.Node)
-			} else {
-				peers[nm.Node] = heard{info: nm.Info, seen: time.Now()}
-			}
-			report(time.Now())
 		}
-	}
+		if nm.Gone {
+			delete(peers, nm.Node)
+		} else {
+			peers[nm.Node] = heard{info: nm.Info, seen: now}
+		}
+		report(now)
+	})
 }

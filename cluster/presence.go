@@ -128,7 +128,28 @@ func (l *Log) sharePresence(msgs <-chan *nats.Msg, quit <-chan struct{},
 		}
 	}
 	defer publish(presenceMsg{Gone: true})
-	publish(presenceMsg{Counts: local()})
+	l.loop(msgs, quit, func(now time.Time) {
+		publish(presenceMsg{Counts: local()})
+		update(now)
+	}, func(data []byte, now time.Time) {
+		var pm presenceMsg
+		if err := json.Unmarshal(data, &pm); err != nil || pm.Node == "" || pm.Node == self {
+			return
+		}
+		if pm.Gone {
+			delete(peers, pm.Node)
+		} else {
+			peers[pm.Node] = peer{counts: pm.Counts, seen: now}
+		}
+		update(now)
+	})
+}
+
+// loop is a sharing goroutine's loop, until quit is closed or the Log
+// shuts down: tell at once and then every PresenceEvery, and hear each
+// message from the subject, both with the time.
+func (l *Log) loop(msgs <-chan *nats.Msg, quit <-chan struct{}, tell func(now time.Time), hear func(data []byte, now time.Time)) {
+	tell(time.Now())
 	tick := time.NewTicker(PresenceEvery)
 	defer tick.Stop()
 	for {
@@ -138,19 +159,9 @@ func (l *Log) sharePresence(msgs <-chan *nats.Msg, quit <-chan struct{},
 		case <-l.ctx.Done():
 			return
 		case now := <-tick.C:
-			publish(presenceMsg{Counts: local()})
-			update(now)
+			tell(now)
 		case m := <-msgs:
-			var pm presenceMsg
-			if err := json.Unmarshal(m.Data, &pm); err != nil || pm.Node == "" || pm.Node == self {
-				continue
-			}
-			if pm.Gone {
-				delete(peers, pm.Node)
-			} else {
-				peers[pm.Node] = peer{counts: pm.Counts, seen: time.Now()}
-			}
-			update(time.Now())
+			hear(m.Data, time.Now())
 		}
 	}
 }
