@@ -180,12 +180,11 @@ func uptime(started, now time.Time) string {
 	return fmt.Sprintf("%dd %02dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }
 
-// statsRows are the dashboard's tables: the busiest topics (a topic's
-// name links to its view; the hub's own reserved topics have none) and
-// the nodes.
+// statsRows are the dashboard's tables: the busiest topics, but the
+// hub's own (each name links to the topic's view), and the nodes.
 var statsRows = template.Must(template.New("rows").Parse(
 	`{{define "topics"}}<tbody id="hubd-topics">{{range .}}<tr><td>` +
-		`{{if .Reserved}}<code>{{.Name}}</code> <span class="tag muted">hub</span>{{else}}<a href="{{.View}}"><code>{{.Name}}</code></a>{{end}}` +
+		`<a href="{{.View}}"><code>{{.Name}}</code></a>` +
 		`</td><td class="num">{{.Subscribers}}</td><td class="num">{{.History}}</td></tr>` +
 		`{{else}}<tr><td colspan="3" class="empty">No topics yet: publish to one, or open a page that follows one.</td></tr>{{end}}</tbody>{{end}}` +
 		`{{define "nodes"}}<tbody id="hubd-nodes">{{range $i, $n := .}}<tr>` +
@@ -196,8 +195,7 @@ var statsRows = template.Must(template.New("rows").Parse(
 // topicRow is a row of the topic table.
 type topicRow struct {
 	hub.TopicInfo
-	Reserved bool
-	View     string // the path of the topic's view
+	View string // the path of the topic's view
 }
 
 // nodeRow is a row of the node table.
@@ -211,8 +209,13 @@ type nodeRow struct {
 func (s *Server) dashboardParts(now time.Time) (charts [2]string, topics, nodes string) {
 	charts[0], charts[1] = s.stats.charts()
 	var rows []topicRow
-	for _, t := range s.hub.Topics(statsTopicsShown) {
-		rows = append(rows, topicRow{TopicInfo: t, Reserved: hub.Reserved(t.Name), View: topicViewPath(t.Name)})
+	for _, t := range s.hub.Topics(0) { // Topics sorts them all anyway
+		if hub.Reserved(t.Name) {
+			continue // the hub's own, such as the dashboard's: plumbing, not traffic
+		}
+		if rows = append(rows, topicRow{TopicInfo: t, View: topicViewPath(t.Name)}); len(rows) == statsTopicsShown {
+			break
+		}
 	}
 	var nrows []nodeRow
 	for _, n := range s.hub.Nodes() {

@@ -71,7 +71,6 @@ func TestStatsPublisher(t *testing.T) {
 			`event: datastar-patch-elements`,
 			`<tbody id="hubd-topics">`,
 			`<tr><td><a href="/dashboard/topics/news"><code>news</code></a></td><td class="num">1</td><td class="num">3</td></tr>`,
-			`<tr><td><code>$hubd/stats</code> <span class="tag muted">hub</span></td><td class="num">1</td><td class="num">0</td></tr>`,
 			`<tbody id="hubd-nodes"><tr><td><code>solo</code> <span class="tag">this node</span></td><td>v9.9.9</td><td>3s</td><td class="num">2</td><td class="num">0</td></tr></tbody>`,
 			// Three intervals, 0, 0 and 3 publishes/s, at the right
 			// edge, 2 units apart; 3 on a scale of 5 is at 150-3/5*136.
@@ -82,6 +81,9 @@ func TestStatsPublisher(t *testing.T) {
 			if !strings.Contains(all, want) {
 				t.Errorf("stats frames lack %q:\n%s", want, all)
 			}
+		}
+		if strings.Contains(all, "<code>$hubd/stats</code>") {
+			t.Errorf("the topic table lists the hub's own stats topic:\n%s", all)
 		}
 		if n := h.Stats().HistoryLen; n != 3 {
 			t.Errorf("history holds %d events, want the 3 publishes only", n)
