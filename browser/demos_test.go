@@ -17,8 +17,12 @@ import (
 )
 
 // card is the selector of the dashboard's counter in card n (from 1):
-// clients, topics, publishes/s, deliveries/s, evictions, heartbeat prunes.
+// clients, topics, history, evictions, heartbeat prunes, last event.
 func card(n int) string { return fmt.Sprintf("#counters .card:nth-child(%d) b", n) }
+
+// publishRate is the selector of the dashboard's current publish rate,
+// above its chart.
+const publishRate = "#charts .card:nth-child(1) .now span"
 
 // TestDashboardLive: the dashboard, with the official client, follows the
 // hub's statistics: its client count moves when another page subscribes,
@@ -59,14 +63,14 @@ func TestDashboardLive(t *testing.T) {
 		const n = 12
 		// Nothing has been published yet (the statistics themselves do
 		// not count).
-		if got := eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).textContent`, card(3))); got != "0" {
+		if got := eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).textContent`, publishRate)); got != "0" {
 			t.Fatalf("publishes/s shows %q before any publish, want 0", got)
 		}
 		for i := range n {
 			publish(t, srv, "browser/dash", "text/html", fmt.Sprintf(`<p id="d%d">%d</p>`, i, i))
 		}
 		// The rate shows for one interval; the table row stays.
-		waitFor(t, ctx, 5*time.Second, fmt.Sprintf(`parseFloat(document.querySelector(%q).textContent) > 0`, card(3)))
+		waitFor(t, ctx, 5*time.Second, fmt.Sprintf(`parseFloat(document.querySelector(%q).textContent) > 0`, publishRate))
 		row := fmt.Sprintf(`[...document.querySelectorAll("#hubd-topics tr")].some((r) =>
 			r.cells.length === 3 && r.cells[0].textContent === "browser/dash" && r.cells[2].textContent === "%d")`, n)
 		waitFor(t, ctx, 5*time.Second, row)

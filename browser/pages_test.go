@@ -115,8 +115,14 @@ func TestPagesRender(t *testing.T) {
 		static map[string]string // selector: text it must contain
 	}{
 		{"/", map[string]string{
-			"h1": "hubd", "#counters": "deliveries/s", "#counters .card:nth-child(6)": "heartbeat prunes",
-			"thead": "subscribers", "#hubd-topics": "Waiting for the hub", "#try button": "Publish to demo",
+			".brand":                             "hubd",
+			"h1":                                 "Dashboard",
+			"#charts":                            "Deliveries",
+			"#counters .card:nth-child(5)":       "Heartbeat prunes",
+			"#counters .card:nth-child(5) .hint": "client was gone",
+			"#topics thead":                      "subscribers",
+			"#hubd-topics":                       "No topics yet",
+			"#try button":                        "Publish to demo",
 		}},
 		{"/demo/counter", map[string]string{"h1": "A shared counter", "button": "Add one", "[data-text='$count']": "0"}},
 		{"/demo/chat", map[string]string{"h1": "A live chat", "form button": "Send"}},

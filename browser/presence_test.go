@@ -20,7 +20,7 @@ func TestChatPresence(t *testing.T) {
 	problems := watchConsole(t, first)
 	second := newTab(t, first)
 
-	const here = `document.querySelector("p.presence").textContent`
+	const here = `document.querySelector(".presence").textContent.trim()`
 	open(t, first, srv.URL+"/demo/chat")
 	waitSubscribers(t, h, "demo/chat", 1)
 	if err := pollFor(first, 5*time.Second, here+` === "1 here"`); err != nil {

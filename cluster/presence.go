@@ -126,13 +126,23 @@ func presenceParts(counts map[string]int, limit int) []map[string]int {
 // latest counts whenever that sum changes. stop ends the sharing (telling
 // the others so) and waits for the goroutine; Shutdown ends it too.
 func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]int)) (stop func(), err error) {
+	return l.share(l.cfg.presenceSubject(), func(msgs <-chan *nats.Msg, quit <-chan struct{}) {
+		l.sharePresence(msgs, quit, local, remote)
+	})
+}
+
+// share subscribes to subject, for one of the things nodes tell each
+// other (presence, node info), and runs loop with its messages on a
+// goroutine until stop is called or the Log shuts down (quit is closed
+// on stop); stop waits for loop to return.
+func (l *Log) share(subject string, loop func(msgs <-chan *nats.Msg, quit <-chan struct{})) (stop func(), err error) {
 	if err := l.enter(); err != nil {
 		return nil, err
 	}
 	// A message dropped when the channel is full is sent again a second
 	// later; 1024 holds whole rounds of several nodes of many topics.
 	msgs := make(chan *nats.Msg, 1024)
-	sub, err := l.nc.ChanSubscribe(l.cfg.presenceSubject(), msgs)
+	sub, err := l.nc.ChanSubscribe(subject, msgs)
 	if err == nil {
 		// Have the server know the subscription before returning, so
 		// that nothing published to it from now on is missed.
@@ -149,7 +159,8 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 	go func() { // owned by the Log and the caller: ends on stop or Shutdown
 		defer l.wg.Done()
 		defer close(done)
-		l.sharePresence(sub, msgs, quit, local, remote)
+		defer func() { _ = sub.Unsubscribe() }()
+		loop(msgs, quit)
 	}()
 	var once sync.Once
 	return func() {
@@ -158,8 +169,20 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 	}, nil
 }
 
+// tell publishes v, as JSON, to the other nodes on subject; a message
+// that is lost is sent again at the next tick.
+func (l *Log) tell(subject string, v any) {
+	data, err := json.Marshal(v)
+	if err == nil {
+		err = l.nc.Publish(subject, data)
+	}
+	if err != nil {
+		l.logger.Debug("tell the other nodes", "subject", subject, keyErr, err)
+	}
+}
+
 // sharePresence is the sharing goroutine's loop.
-func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit <-chan struct{},
+func (l *Log) sharePresence(msgs <-chan *nats.Msg, quit <-chan struct{},
 	local func() map[string]int, remote func(map[string]int)) {
 	self := nats.NewInbox() // unique, even among nodes given the same node ID
 	peers := make(map[string]*peer)
@@ -216,12 +239,39 @@ func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit 
 		}
 	}
 	defer func() {
-		_ = sub.Unsubscribe()
 		if err := send(presenceMsg{Gone: true}); err != nil {
 			l.logger.Debug("cluster: presence goodbye not sent; the others drop this node after the TTL", keyErr, err)
 		}
 	}()
-	publish(local())
+	l.loop(msgs, quit, func(now time.Time) {
+		publish(local())
+		update(now)
+	}, func(data []byte, now time.Time) {
+		var pm presenceMsg
+		if err := json.Unmarshal(data, &pm); err != nil || pm.Node == "" || pm.Node == self {
+			return
+		}
+		if pm.Gone {
+			delete(peers, pm.Node)
+			update(now)
+			return
+		}
+		p := peers[pm.Node]
+		if p == nil {
+			p = &peer{}
+			peers[pm.Node] = p
+		}
+		if p.take(pm, now) {
+			update(now)
+		}
+	})
+}
+
+// loop is a sharing goroutine's loop, until quit is closed or the Log
+// shuts down: tell at once and then every PresenceEvery, and hear each
+// message from the subject, both with the time.
+func (l *Log) loop(msgs <-chan *nats.Msg, quit <-chan struct{}, tell func(now time.Time), hear func(data []byte, now time.Time)) {
+	tell(time.Now())
 	tick := time.NewTicker(PresenceEvery)
 	defer tick.Stop()
 	for {
@@ -231,27 +281,9 @@ func (l *Log) sharePresence(sub *nats.Subscription, msgs <-chan *nats.Msg, quit 
 		case <-l.ctx.Done():
 			return
 		case now := <-tick.C:
-			publish(local())
-			update(now)
+			tell(now)
 		case m := <-msgs:
-			var pm presenceMsg
-			if err := json.Unmarshal(m.Data, &pm); err != nil || pm.Node == "" || pm.Node == self {
-				continue
-			}
-			now := time.Now()
-			if pm.Gone {
-				delete(peers, pm.Node)
-				update(now)
-				continue
-			}
-			p := peers[pm.Node]
-			if p == nil {
-				p = &peer{}
-				peers[pm.Node] = p
-			}
-			if p.take(pm, now) {
-				update(now)
-			}
+			hear(m.Data, time.Now())
 		}
 	}
 }

@@ -141,6 +141,9 @@ type Config struct {
 	// (DefaultIdempotencyKeys if zero; negative remembers none): past it the
 	// oldest are forgotten first.
 	IdempotencyKeys int
+	// Version is the version of hubd this node runs, as it tells about
+	// itself (NodeInfo); empty if unknown.
+	Version string
 }
 
 // Validate returns every invalid field of c at once.
@@ -209,6 +212,7 @@ type Hub struct {
 	mu        sync.Mutex // guards everything below; never held while writing to a network
 	seq       uint64     // ID of the newest event
 	topics    map[string]*topic
+	reserved  map[string]*topic // the topics whose names are Reserved, also in topics (see Followed)
 	clients   map[*broadcast.Subscriber]*Subscription
 	hist      *history
 	forgotten uint64 // highest trimmed ID of topics no longer tracked
@@ -228,6 +232,9 @@ type Hub struct {
 
 	follow *follower // with Config.Log only; see log.go
 	pres   presence  // see presence.go
+
+	started time.Time // when New made the hub (NodeInfo.Started)
+	nodes   nodes     // the cluster's other nodes; see nodes.go
 
 	stats counters
 }
@@ -262,6 +269,7 @@ func New(cfg Config) (*Hub, error) {
 		selected: make(map[*broadcast.Subscriber]*Subscription),
 		readers:  make(map[*broadcast.Subscriber]*Subscription),
 		ids:      make(map[string]uint64),
+		started:  time.Now(),
 	}
 	if cfg.Log != nil {
 		if err := h.startFollowing(cfg.Log); err != nil {
@@ -270,6 +278,11 @@ func New(cfg Config) (*Hub, error) {
 		if err := h.startPresence(cfg.Log); err != nil {
 			_ = h.stopFollowing(context.Background())
 			return nil, fmt.Errorf("share presence: %w", err)
+		}
+		if err := h.startNodes(cfg.Log); err != nil {
+			h.stopPresence()
+			_ = h.stopFollowing(context.Background())
+			return nil, fmt.Errorf("share node info: %w", err)
 		}
 	}
 	h.ticker = heartbeat.Start(cfg.Heartbeat, func(time.Time) { h.Beat() })
@@ -608,6 +621,12 @@ func (h *Hub) topicLocked(name string) *topic {
 	if t == nil {
 		t = &topic{name: name, trimmed: h.forgotten}
 		h.topics[name] = t
+		if Reserved(name) {
+			if h.reserved == nil {
+				h.reserved = make(map[string]*topic)
+			}
+			h.reserved[name] = t
+		}
 	}
 	return t
 }
@@ -618,6 +637,7 @@ func (h *Hub) releaseLocked(t *topic) {
 	if t.events.n == 0 && t.group.Len() == 0 {
 		h.forgotten = max(h.forgotten, t.trimmed)
 		delete(h.topics, t.name)
+		delete(h.reserved, t.name)
 	}
 }
 
@@ -929,6 +949,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Unlock()
 	h.ticker.Stop()
 	h.stopPresence()
+	h.stopNodes()
 	if err := h.stopFollowing(ctx); err != nil {
 		return err
 	}

@@ -171,8 +171,16 @@ func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (access, e
 	if err != nil && s.authReq == nil {
 		return access{}, err
 	}
+	// A topic's view ($hubd/topic/T) takes the right to subscribe to T.
+	rights := make([]string, len(topics))
+	for i, t := range topics {
+		rights[i] = t
+		if viewed, ok := viewedTopic(t); ok {
+			rights[i] = viewed
+		}
+	}
 	var missing string
-	for _, t := range topics {
+	for _, t := range rights {
 		if !granted.Allows(t) && !a.AnonymousSubscribe(t) {
 			missing = t
 			break
@@ -186,11 +194,11 @@ func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (access, e
 		if err != nil {
 			return access{}, err
 		}
-		ans, err := s.authReq.decide(r.Context(), cred, topics, false)
+		ans, err := s.authReq.decide(r.Context(), cred, rights, false)
 		if err != nil {
 			return access{}, err
 		}
-		for _, t := range topics {
+		for _, t := range rights {
 			if !granted.Allows(t) && !a.AnonymousSubscribe(t) && !ans.subscribe.Allows(t) {
 				return access{}, &apiError{Status: http.StatusForbidden, Field: "topic", Err: auth.ErrForbidden,
 					Msg: fmt.Sprintf("topic: the app does not grant subscribing to %q", t)}

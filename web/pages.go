@@ -24,6 +24,18 @@ import (
 //go:embed pages/*.html
 var pageFiles embed.FS
 
+// stylesheet is the pages' stylesheet, served at /hubd.css; the demos
+// and examples/todo share it.
+//
+//go:embed pages/hubd.css
+var stylesheet []byte
+
+func handleStylesheet(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(stylesheet) // the client may be gone; nothing to do
+}
+
 // openAPI describes the HTTP API; it is served at /openapi.yaml.
 //
 //go:embed openapi.yaml
@@ -36,7 +48,7 @@ func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"index.html", "counter.html", "chat.html"} {
+	for _, name := range []string{"index.html", "counter.html", "chat.html", "topic.html"} {
 		out[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name))
 	}
 	return out
@@ -46,20 +58,37 @@ var pages = func() map[string]*template.Template {
 type pageData struct {
 	Title, DatastarURL, Host string
 	Demos                    bool
+	Nav                      string // the page's entry in the navigation: "dashboard", "counter", "chat"
+	// The dashboard's charts and tables as they are when the page is
+	// served; the statistics' stream keeps them current.
+	Charts        [2]template.HTML
+	Topics, Nodes template.HTML
+	Clustered     bool
+	Topic         topicPage // the topic view's
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, d pageData) {
+	s.renderStatus(w, r, http.StatusOK, name, d)
+}
+
+// renderStatus renders a page with the given status.
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	d.DatastarURL, d.Host, d.Demos = s.client, r.Host, s.cfg.Demos
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
 	if err := pages[name].ExecuteTemplate(w, name, d); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "render page", slog.String("page", name), slog.Any("err", err))
 	}
 }
 
-// handleIndex serves the dashboard.
+// handleIndex serves the dashboard, with its charts and tables as they
+// are now.
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "index.html", pageData{Title: "dashboard"})
+	charts, topics, nodes := s.dashboardParts(time.Now())
+	s.render(w, r, "index.html", pageData{Title: "dashboard", Nav: "dashboard",
+		Charts: [2]template.HTML{template.HTML(charts[0]), template.HTML(charts[1])}, // rendered by html/template and strconv
+		Topics: template.HTML(topics), Nodes: template.HTML(nodes), Clustered: s.hub.Clustered()})
 }
 
 // handleClientJS serves the Datastar client from the file the operator
@@ -205,7 +234,7 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 // carry the count: the count is published retained, so the page's
 // subscription hands it the current count first.
 func (s *Server) handleCounterPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "counter.html", pageData{Title: "counter demo"})
+	s.render(w, r, "counter.html", pageData{Title: "counter demo", Nav: "counter"})
 }
 
 // handleCounterAdd adds one to the count the hub retains for the counter
@@ -232,7 +261,7 @@ func (s *Server) handleCounterAdd(w http.ResponseWriter, r *http.Request) {
 
 // handleChatPage serves the chat demo.
 func (s *Server) handleChatPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "chat.html", pageData{Title: "chat demo"})
+	s.render(w, r, "chat.html", pageData{Title: "chat demo", Nav: "chat"})
 }
 
 // handleChatSend publishes one chat message, escaped, to every chat tab.

@@ -280,8 +280,9 @@ type Server struct {
 	turns    turns         // how many hijacked streams may write at once
 	rates    publishLimits
 	demo     demoState
-	client   string // the URL pages load Datastar from
-	clientJS []byte // the Datastar client served at /datastar.js, if a file was given
+	stats    statsState // what the dashboard's charts show; see stats.go
+	client   string     // the URL pages load Datastar from
+	clientJS []byte     // the Datastar client served at /datastar.js, if a file was given
 
 	authReq         *authRequester // with Config.AuthRequest; its rechecks are stopped by Close
 	live            liveStreams
@@ -371,6 +372,9 @@ func New(h *hub.Hub, cfg Config) (*Server, error) {
 		r.Post("/streams/disconnect", s.handleDisconnect)
 		r.Get("/", s.handleIndex)
 		r.Get("/openapi.yaml", handleOpenAPI)
+		r.Get("/hubd.css", handleStylesheet)
+		r.Get("/dashboard/topic", s.handleTopicForm)
+		r.Get(viewPagePath+"*", s.handleTopicPage)
 		if s.clientJS != nil {
 			r.Get("/datastar.js", s.handleClientJS)
 		}

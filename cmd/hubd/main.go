@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	h, err := startHub(cfg, hub.Config{
 		HistorySize: historySize, HistoryBytes: cfg.HistoryBytes, HistoryPerTopic: cfg.HistoryPerTopic, ClientBuffer: cfg.ClientBuffer,
 		Heartbeat: cfg.Heartbeat, Logger: log, NodeID: cfg.NodeID, Log: evlog, IdempotencyWindow: cfg.IdempotencyWindow,
-		RetainedTopicBytes: cfg.RetainedTopicBytes, RetainedBytes: cfg.RetainedBytes,
+		RetainedTopicBytes: cfg.RetainedTopicBytes, RetainedBytes: cfg.RetainedBytes, Version: version,
 	}, log)
 	if err != nil {
 		return err

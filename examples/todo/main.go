@@ -170,22 +170,121 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>todo</title>
 <link rel="icon" href="data:,">
 <script type="module" src="{{.}}"></script>
+<style>
+:root {
+  --accent: #4f46e5; --accent-ink: #fff; --accent-soft: #eef0ff;
+  --ink: #1a1d29; --muted: #5d6576; --line: #e3e6ee; --bg: #f5f6fa; --card: #fff;
+  --ok: #15803d; --warn: #b45309; --bad: #b42318;
+  --radius: 10px; --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+}
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); }
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+h1 { font-size: 1.5rem; margin: 0; letter-spacing: -.01em; }
+h2 { font-size: 1rem; margin: 0 0 .75rem; }
+p { margin: .5rem 0; }
+code, pre { font-family: var(--mono); font-size: .86em; }
+code { background: var(--accent-soft); border-radius: 4px; padding: .05rem .3rem; overflow-wrap: anywhere; }
+pre { margin: .5rem 0; padding: .75rem 1rem; background: #161a26; color: #e6e8f0; border-radius: 8px;
+  white-space: pre-wrap; overflow-wrap: anywhere; max-height: 20rem; overflow-y: auto; }
+pre code { background: none; padding: 0; color: inherit; }
+.topbar { background: var(--card); border-bottom: 1px solid var(--line); }
+.topbar .inner { display: flex; align-items: center; gap: 1.5rem; height: 3.5rem; }
+.brand { display: flex; align-items: center; gap: .5rem; font-weight: 700; font-size: 1.1rem; color: var(--ink); }
+.brand:hover { text-decoration: none; }
+.brand svg { width: 1.6rem; height: 1.6rem; }
+.topbar nav { display: flex; gap: .25rem; flex-wrap: wrap; }
+.topbar nav a { color: var(--muted); padding: .35rem .7rem; border-radius: 6px; font-weight: 500; }
+.topbar nav a:hover { background: var(--bg); color: var(--ink); text-decoration: none; }
+.topbar nav a[aria-current="page"] { background: var(--accent-soft); color: var(--accent); }
+.inner { max-width: 72rem; margin: 0 auto; padding: 0 1.5rem; }
+main.inner { padding-top: 1.5rem; padding-bottom: 3rem; }
+.titlebar { display: flex; align-items: center; gap: 1rem; flex-wrap: wrap; margin-bottom: 1.25rem; }
+.titlebar .lede { color: var(--muted); margin: 0; flex-basis: 100%; }
+.pill { display: inline-flex; align-items: center; gap: .4rem; padding: .2rem .65rem; border-radius: 999px;
+  background: var(--card); border: 1px solid var(--line); color: var(--muted); font-size: .85rem; }
+.pill b { color: var(--ink); font-weight: 600; }
+.dot { width: .55rem; height: .55rem; border-radius: 50%; background: var(--muted); }
+.dot.live { background: var(--ok); box-shadow: 0 0 0 3px #15803d22; }
+.dot.down { background: var(--bad); }
+.grid { display: grid; gap: 1rem; margin-bottom: 1rem; }
+.grid.two { grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); }
+.grid.top { align-items: start; }
+.grid.cards { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+@media (max-width: 48rem) { .grid.cards { grid-template-columns: minmax(0, 1fr); } }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: var(--radius); padding: 1rem 1.25rem;
+  box-shadow: 0 1px 2px #10182808; min-width: 0; }
+.card > h2:first-child { display: flex; align-items: baseline; justify-content: space-between; gap: 1rem; }
+.card h2 small { font-weight: 400; color: var(--muted); font-size: .85rem; }
+.stat .label { color: var(--muted); font-size: .85rem; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
+.stat b { display: block; font-size: 1.9rem; font-weight: 650; font-variant-numeric: tabular-nums; line-height: 1.2; margin: .15rem 0; }
+.stat .hint { color: var(--muted); font-size: .82rem; margin: 0; }
+.chart .now { font-size: 1.9rem; font-weight: 650; font-variant-numeric: tabular-nums; }
+.chart .now small { font-size: .9rem; color: var(--muted); font-weight: 400; }
+.chart svg { display: block; width: 100%; height: auto; margin-top: .5rem; }
+.chart .axis { display: flex; justify-content: space-between; color: var(--muted); font-size: .78rem; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: .5rem .6rem; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+th { color: var(--muted); font-size: .8rem; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
+td.num, th.num { text-align: right; }
+tbody tr:last-child td { border-bottom: none; }
+.empty { color: var(--muted); }
+.tag { display: inline-block; padding: 0 .45rem; border-radius: 4px; background: var(--accent-soft); color: var(--accent);
+  font-size: .75rem; font-weight: 600; vertical-align: middle; }
+.tag.muted { background: var(--bg); color: var(--muted); }
+input, textarea, select { font: inherit; color: inherit; background: var(--card); border: 1px solid #cfd4de; border-radius: 8px;
+  padding: .5rem .7rem; min-width: 0; }
+input:focus, textarea:focus, select:focus { outline: 2px solid var(--accent); outline-offset: 0; border-color: var(--accent); }
+textarea { width: 100%; font-family: var(--mono); font-size: .9em; resize: vertical; }
+button { font: inherit; font-weight: 600; color: var(--accent-ink); background: var(--accent); border: 1px solid var(--accent);
+  border-radius: 8px; padding: .5rem 1rem; cursor: pointer; }
+button:hover { filter: brightness(1.1); }
+button:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
+button.secondary { color: var(--ink); background: var(--card); border-color: #cfd4de; }
+button.small, #todos li button { padding: .15rem .6rem; font-size: .82rem; }
+#todos li button { float: right; margin-left: .35rem; }
+button.delete { color: var(--bad); background: var(--card); border-color: #f1c0bb; }
+.row { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+.row input { flex: 1 1 10rem; }
+.segmented { display: inline-flex; border: 1px solid #cfd4de; border-radius: 8px; overflow: hidden; }
+.segmented label { padding: .35rem .9rem; cursor: pointer; color: var(--muted); font-weight: 500; }
+.segmented input { position: absolute; opacity: 0; pointer-events: none; }
+.segmented label:has(input:checked) { background: var(--accent); color: var(--accent-ink); }
+.error { color: var(--bad); font-size: .9rem; }
+.offline { background: #fff7e6; border: 1px solid #f3c46b; padding: .6rem 1rem; border-radius: 8px; margin-bottom: 1rem; }
+.feed, #todos { list-style: none; margin: 0; padding: 0; }
+.feed li, #todos li { padding: .45rem 0; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+.feed li:last-child, #todos li:last-child { border-bottom: none; }
+.big-number { font-size: 4rem; font-weight: 700; line-height: 1; margin: .5rem 0 1rem; font-variant-numeric: tabular-nums; color: var(--accent); }
+.event .meta { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; color: var(--muted); font-size: .82rem; }
+.event pre { margin: .35rem 0 0; }
+</style>
 </head>
 <body>
-<h1>Todo, shared by every tab</h1>
-<div data-signals="{text: '', id: 0, error: '', left: 0}" data-init="@get('/updates')">
+<header class="topbar"><div class="inner"><span class="brand">Todo</span></div></header>
+<main class="inner">
+<div class="titlebar">
+  <h1>Todo, shared by every tab</h1>
+  <p class="lede">A live page built with hubd's sse package alone: every tab shows the same list.</p>
+</div>
+<div class="card" data-signals="{text: '', id: 0, error: '', left: 0}" data-init="@get('/updates')">
   <form data-on:submit__prevent="@post('/add')">
-    <input data-bind:text aria-label="new todo" placeholder="something to do" maxlength="200">
-    <button type="submit">Add</button>
+    <div class="row">
+      <input data-bind:text aria-label="new todo" placeholder="something to do" maxlength="200">
+      <button type="submit">Add</button>
+    </div>
     <span class="error" data-text="$error"></span>
   </form>
-  <ul id="todos"></ul>
-  <p><span id="left" data-text="$left + ' left'"></span>
-    <button id="clear" data-on:click="@post('/clear')">Clear done</button></p>
+  <ul id="todos" class="feed"></ul>
+  <div class="row" style="justify-content: space-between; margin-top: .5rem"><span id="left" data-text="$left + ' left'"></span>
+    <button id="clear" class="secondary small" data-on:click="@post('/clear')">Clear done</button></div>
 </div>
+</main>
 </body>
 </html>
 `))
