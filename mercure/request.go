@@ -179,7 +179,7 @@ func ParsePublish(form url.Values, hubURL *url.URL) (*Update, error) {
 		if err != nil || strings.TrimLeft(r, "0123456789") != "" {
 			return nil, fmt.Errorf("%w: retry: %q: want milliseconds, as digits only, at most %d", ErrInvalid, r, uint32(1<<32-1))
 		}
-		e.Retry = time.Duration(ms) * time.Millisecond
+		e.Retry, e.ExplicitRetry = time.Duration(ms)*time.Millisecond, true
 	}
 	data := form.Get("data")
 	if !utf8.ValidString(data) {

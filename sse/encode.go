@@ -43,6 +43,10 @@ type Event struct {
 	ID     string        // event ID; empty writes no id line
 	Retry  time.Duration // reconnection delay, in whole milliseconds (rounded down); zero or DefaultRetry writes none
 	Fields []Field       // data lines, in order
+	// ExplicitRetry writes Retry even when it is DefaultRetry: for
+	// EventSource clients, whose own default is not Datastar's, a retry
+	// of 1000 ms that a publisher asked for must reach them.
+	ExplicitRetry bool
 }
 
 // Validate reports whether e can be written without changing its meaning.
@@ -117,7 +121,7 @@ func appendValid(dst []byte, e *Event) []byte {
 		dst = append(dst, e.ID...)
 		dst = append(dst, '\n')
 	}
-	if e.Retry > 0 && e.Retry != DefaultRetry {
+	if e.Retry > 0 && (e.Retry != DefaultRetry || e.ExplicitRetry) {
 		dst = append(dst, "retry: "...)
 		dst = strconv.AppendInt(dst, e.Retry.Milliseconds(), 10)
 		dst = append(dst, '\n')
@@ -174,7 +178,7 @@ func (e *Event) EncodedLen() int {
 	if e.ID != "" {
 		n += len("id: ") + len(e.ID) + 1
 	}
-	if e.Retry > 0 && e.Retry != DefaultRetry {
+	if e.Retry > 0 && (e.Retry != DefaultRetry || e.ExplicitRetry) {
 		var digits [20]byte
 		n += len("retry: ") + len(strconv.AppendInt(digits[:0], e.Retry.Milliseconds(), 10)) + 1
 	}

@@ -262,11 +262,28 @@ func TestMercureEventFields(t *testing.T) {
 	srv, _ := newServer(t, hub.Config{}, web.Config{})
 	c, _ := mercureStream(t, srv, "?match=books", nil)
 	mercurePublish(t, srv, "", "topic", "books", "data", "a\nb\r\nc\rd\nid: forged", "type", "book-updated", "retry", "2500", "id", "urn:x:7")
+	got := nextEventLines(t, c.r)
+	// The hub's own id line comes first; the publisher's, later, is the
+	// one a client keeps.
+	if !strings.HasSuffix(got, "event: book-updated|id: urn:x:7|retry: 2500|data: a|data: b|data: c|data: d|data: id: forged") {
+		t.Fatalf("event lines %q: want event, id, retry, then one data line per line of data", got)
+	}
+	// A retry of 1000 ms is Datastar's default, which hubd's own events
+	// leave out; an EventSource's default differs, so a publisher's 1000
+	// is written as asked.
+	mercurePublish(t, srv, "", "topic", "books", "data", "x", "retry", "1000", "id", "urn:x:8")
+	if got := nextEventLines(t, c.r); !strings.HasSuffix(got, "id: urn:x:8|retry: 1000|data: x") {
+		t.Fatalf("event lines %q: want the publisher's retry of 1000", got)
+	}
+}
 
-	// The raw lines of the event, up to the blank line that ends it.
+// nextEventLines reads the raw lines of the next event that has data, up
+// to the blank line that ends it, comments left out, joined with "|".
+func nextEventLines(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
 	var lines []string
 	for data := false; ; {
-		line, err := c.r.ReadString('\n')
+		line, err := r.ReadString('\n')
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,12 +296,7 @@ func TestMercureEventFields(t *testing.T) {
 			lines = append(lines, line)
 		}
 	}
-	got := strings.Join(lines, "|")
-	// The hub's own id line comes first; the publisher's, later, is the
-	// one a client keeps.
-	if !strings.HasSuffix(got, "event: book-updated|id: urn:x:7|retry: 2500|data: a|data: b|data: c|data: d|data: id: forged") {
-		t.Fatalf("event lines %q: want event, id, retry, then one data line per line of data", got)
-	}
+	return strings.Join(lines, "|")
 }
 
 // Subscription: "match" selects the exact matcher, "match_exact" too,
