@@ -24,7 +24,7 @@ run: build
 ## cluster: a local cluster in the foreground (scripts/cluster.sh): NATS with JetStream on
 ## 127.0.0.1:4222 and three hubd nodes on 127.0.0.1:8081-8083, storing in .cluster/; Ctrl-C stops all
 cluster:
-	scripts/cluster.sh
+	VERSION=$(VERSION) exec scripts/cluster.sh
 
 ## test: vet, every test with the race detector, and a short run of every fuzz target
 test: chromium vet unit fuzz
