@@ -7,8 +7,12 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# GoReleaser runs at this version through go run, as staticcheck does, so
+# that it is not a dependency in go.mod.
+GORELEASER  := github.com/goreleaser/goreleaser/v2@v2.17.0
+PREFIX      ?= /usr/local
 
-.PHONY: all run build test chromium unit fuzz check fmt vet staticcheck bench clean \
+.PHONY: all run build install dist test chromium unit fuzz check fmt vet staticcheck bench clean \
 	bench-idle bench-fanout bench-fanout-max bench-topics bench-burst bench-load cluster
 
 all: build
@@ -16,6 +20,16 @@ all: build
 ## build: a static hubd binary in bin/, version stamped from git
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hubd ./cmd/hubd
+
+## install: build and put hubd in $(PREFIX)/bin (go install ./cmd/hubd puts it in $$(go env GOPATH)/bin)
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/hubd $(DESTDIR)$(PREFIX)/bin/hubd
+
+## dist: release archives for linux, darwin and windows on amd64 and arm64, with
+## checksums, in dist/ (GoReleaser from .goreleaser.yaml, snapshot: nothing is published)
+dist:
+	$(GO) run $(GORELEASER) release --snapshot --clean
 
 ## run: build and start hubd with its embedded defaults on $(ADDR)
 run: build
@@ -111,4 +125,4 @@ bench-vs-ref:
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -138,7 +138,9 @@ var portRE = regexp.MustCompile(`\b(8080|3000)\b`)
 // script turns a page's blocks into a testscript script and its files.
 func script(t *testing.T, page string, blocks []*block, hubPort, pagePort int) string {
 	ports := map[string]string{"8080": strconv.Itoa(hubPort), "3000": strconv.Itoa(pagePort)}
-	subst := func(s string) string { return portRE.ReplaceAllStringFunc(s, func(p string) string { return ports[p] }) }
+	subst := func(s string) string {
+		return portRE.ReplaceAllStringFunc(s, func(p string) string { return ports[p] })
+	}
 	var cmds, files strings.Builder
 	fmt.Fprintf(&cmds, "env HUBD_ADDR=127.0.0.1:%d\n", hubPort)
 	hubRunning := false
