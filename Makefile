@@ -83,7 +83,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 ## bench-<scenario>: a load scenario against a fresh hubd on loopback (scripts/bench.sh);
-## each writes bench/load-<scenario>.txt
+## each writes bench/<date>/load-<scenario>.txt
 bench-idle:
 	scripts/bench.sh idle -subscribers 19000 -workers 2 -hold 60s -no-publish
 bench-fanout:
@@ -99,7 +99,7 @@ bench-burst:
 
 ## bench-cluster: the single-node fan-out and the same load over three cluster nodes
 ## (scripts/bench-cluster.sh), back to back so that JetStream's cost is measured in
-## the same minutes; writes bench/load-cluster-single-fanout.txt and bench/load-cluster-fanout.txt.
+## the same minutes; writes bench/<date>/load-cluster-single-fanout.txt and bench/<date>/load-cluster-fanout.txt.
 ## bench-cluster-wide: 45,000 subscribers, more than one process may hold here, over three nodes.
 .PHONY: bench-cluster bench-cluster-wide
 bench-cluster:
@@ -112,7 +112,7 @@ bench-cluster-wide:
 ## hubd and nginx+nchan back to back, each started fresh per scenario (scripts/bench-vs.sh;
 ## installs nginx-light and libnginx-mod-nchan when missing, as root); REF=<rev> adds hubd
 ## built from that commit as a third target. SCENARIOS="fanout-max burst" limits the run;
-## writes bench/vs/<date>-<scenario>-<target>.txt and the table bench/vs/<date>-summary.md
+## writes bench/<date>/vs/<stamp>-<scenario>-<target>.txt and the table bench/<date>/vs/<stamp>-summary.md
 ## bench-vs-ref: the same scenarios against hubd and hubd built from REF=<rev>
 .PHONY: bench-vs-nchan bench-vs-ref
 bench-vs-nchan:
