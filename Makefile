@@ -7,8 +7,12 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# GoReleaser runs at this version through go run, as staticcheck does, so
+# that it is not a dependency in go.mod.
+GORELEASER  := github.com/goreleaser/goreleaser/v2@v2.17.0
+PREFIX      ?= /usr/local
 
-.PHONY: all run build test chromium unit fuzz check fmt vet staticcheck bench clean \
+.PHONY: all run build install dist test chromium unit fuzz check fmt vet staticcheck bench clean \
 	bench-idle bench-fanout bench-fanout-max bench-topics bench-burst bench-load cluster
 
 all: build
@@ -17,6 +21,16 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hubd ./cmd/hubd
 
+## install: build and put hubd in $(PREFIX)/bin (go install ./cmd/hubd puts it in $$(go env GOPATH)/bin)
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/hubd $(DESTDIR)$(PREFIX)/bin/hubd
+
+## dist: release archives for linux, darwin and windows on amd64 and arm64, with
+## checksums, in dist/ (GoReleaser from .goreleaser.yaml, snapshot: nothing is published)
+dist:
+	$(GO) run $(GORELEASER) release --snapshot --clean
+
 ## run: build and start hubd with its embedded defaults on $(ADDR)
 run: build
 	./bin/hubd -addr $(ADDR)
@@ -24,7 +38,7 @@ run: build
 ## cluster: a local cluster in the foreground (scripts/cluster.sh): NATS with JetStream on
 ## 127.0.0.1:4222 and three hubd nodes on 127.0.0.1:8081-8083, storing in .cluster/; Ctrl-C stops all
 cluster:
-	scripts/cluster.sh
+	VERSION=$(VERSION) exec scripts/cluster.sh
 
 ## test: vet, every test with the race detector, and a short run of every fuzz target
 test: chromium vet unit fuzz
@@ -69,7 +83,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 ## bench-<scenario>: a load scenario against a fresh hubd on loopback (scripts/bench.sh);
-## each writes bench/load-<scenario>.txt
+## each writes bench/<date>/load-<scenario>.txt
 bench-idle:
 	scripts/bench.sh idle -subscribers 19000 -workers 2 -hold 60s -no-publish
 bench-fanout:
@@ -85,7 +99,7 @@ bench-burst:
 
 ## bench-cluster: the single-node fan-out and the same load over three cluster nodes
 ## (scripts/bench-cluster.sh), back to back so that JetStream's cost is measured in
-## the same minutes; writes bench/load-cluster-single-fanout.txt and bench/load-cluster-fanout.txt.
+## the same minutes; writes bench/<date>/load-cluster-single-fanout.txt and bench/<date>/load-cluster-fanout.txt.
 ## bench-cluster-wide: 45,000 subscribers, more than one process may hold here, over three nodes.
 .PHONY: bench-cluster bench-cluster-wide
 bench-cluster:
@@ -98,7 +112,7 @@ bench-cluster-wide:
 ## hubd and nginx+nchan back to back, each started fresh per scenario (scripts/bench-vs.sh;
 ## installs nginx-light and libnginx-mod-nchan when missing, as root); REF=<rev> adds hubd
 ## built from that commit as a third target. SCENARIOS="fanout-max burst" limits the run;
-## writes bench/vs/<date>-<scenario>-<target>.txt and the table bench/vs/<date>-summary.md
+## writes bench/<date>/vs/<stamp>-<scenario>-<target>.txt and the table bench/<date>/vs/<stamp>-summary.md
 ## bench-vs-ref: the same scenarios against hubd and hubd built from REF=<rev>
 .PHONY: bench-vs-nchan bench-vs-ref
 bench-vs-nchan:
@@ -111,4 +125,4 @@ bench-vs-ref:
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -20,7 +20,7 @@ func startTodo(t *testing.T, bundle string) string {
 	if out, err := exec.Command("go", "build", "-o", bin, "../examples/todo").CombinedOutput(); err != nil {
 		t.Fatalf("go build examples/todo: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-datastar", bundle)
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-datastar-client", bundle)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -143,7 +143,9 @@ func (e *Error) Error() string {
 }
 
 // Result is what a publish did: the event IDs in order (ID is the last),
-// the topics, and how many subscribers the first event was offered to.
+// the topics, and how many subscribers the first event was offered to on
+// the node that answered (in a cluster, other nodes' subscribers receive it
+// too but are not counted).
 type Result struct {
 	ID          string   `json:"id"`
 	IDs         []string `json:"ids"`

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one load scenario against a fresh local cluster (scripts/cluster.sh:
 # one NATS server with JetStream and three hubd nodes on loopback) and
-# prints hubload's report, saved as bench/load-cluster-NAME.txt.
+# prints hubload's report, saved as bench/DATE/load-cluster-NAME.txt.
 # Usage: scripts/bench-cluster.sh NAME [hubload flags]
 #
 # hubload spreads subscribers and publishes over the three nodes and sums
@@ -77,7 +77,8 @@ if [[ $(tr ',' '\n' <<<"$hub_pids" | wc -l) != "$nodes" || -z $nats_pid ]]; then
 fi
 urls=$(for ((n = 0; n < nodes; n++)); do echo "http://127.0.0.1:$((base_port + n))"; done | paste -sd, -)
 
-out="bench/load-cluster-$scenario.txt"
+out="bench/$(date -u +%F)/load-cluster-$scenario.txt"   # a dated folder, apart from the programs
+mkdir -p "$(dirname "$out")"
 {
   echo "# $(date -u +%FT%TZ) $(git describe --tags --always --dirty 2>/dev/null || echo dev): $nodes hubd nodes and one NATS (JetStream, file store) on loopback; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# hubload -url $urls -hub-pid $hub_pids -nats-pid $nats_pid -scenario cluster-$scenario $*"

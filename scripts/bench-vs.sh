@@ -28,8 +28,8 @@
 #   PORT         where each hub listens on 127.0.0.1 (18090)
 #   STAMP        the date in the output names (today, UTC)
 #
-# Writes bench/vs/STAMP-SCENARIO-TARGET.txt (hubload's output) and
-# bench/vs/STAMP-summary.md (the table). Everything listens and connects on
+# Writes bench/DATE/vs/STAMP-SCENARIO-TARGET.txt (hubload's output) and
+# bench/DATE/vs/STAMP-summary.md (the table). Everything listens and connects on
 # 127.0.0.1 only, every run ends by itself, and every process started here
 # is stopped on exit.
 set -euo pipefail
@@ -49,7 +49,7 @@ BURST_COUNT=${BURST_COUNT:-5000}
 TOPICS=${TOPICS:-5000}
 PORT=${PORT:-18090}
 STAMP=${STAMP:-$(date -u +%F)}
-out=bench/vs
+out=bench/$(date -u +%F)/vs   # raw output in a dated folder, apart from the programs
 url="http://127.0.0.1:$PORT"
 nchan_module=/usr/lib/nginx/modules/ngx_nchan_module.so
 

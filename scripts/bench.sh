@@ -25,5 +25,6 @@ for _ in $(seq 100); do
   curl -sf "$url/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
-mkdir -p bench
-./bin/hubload -url "$url" -scenario "$scenario" -hub-pid "$hub" "$@" | tee "bench/load-$scenario.txt"
+out="bench/$(date -u +%F)/load-$scenario.txt"   # a dated folder, apart from the programs
+mkdir -p "$(dirname "$out")"
+./bin/hubload -url "$url" -scenario "$scenario" -hub-pid "$hub" "$@" | tee "$out"

@@ -44,7 +44,10 @@ nats_bin=${NATS_SERVER_BIN:-bin/nats-server}
 if [[ ${SKIP_BUILD:-} != 1 ]]; then
   echo "building $hubd_bin and $nats_bin" >&2
   mkdir -p "$(dirname "$hubd_bin")" "$(dirname "$nats_bin")"
-  CGO_ENABLED=0 go build -trimpath -o "$hubd_bin" ./cmd/hubd
+  # Stamped with the version as make build stamps it, so that hubd
+  # version and the dashboard name the build, not "dev".
+  version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$hubd_bin" ./cmd/hubd
   # The NATS server of the version go.mod requires, so that the local
   # cluster runs what hubd's tests run in-process.
   CGO_ENABLED=0 go build -trimpath -o "$nats_bin" github.com/nats-io/nats-server/v2
@@ -57,6 +60,14 @@ mkdir -p "$dir/jetstream" "$dir/logs"
 
 # Each node may hold as many open files as the hard limit allows.
 ulimit -n "$(ulimit -Hn)"
+
+# Every process started below gets a process group of its own, so that
+# Ctrl-C, which the terminal sends to the whole foreground group, reaches
+# this script alone: stop then ends the nodes before NATS, and the script
+# exits 0. (Reached by Ctrl-C too, a node exited by itself, and bash,
+# seeing its child handle the signal, ran no trap: wait -n returned and
+# the script exited 1, which make reported as an error.)
+set -m
 
 pids=()
 stopping=0

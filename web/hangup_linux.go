@@ -190,8 +190,13 @@ func (w *hangups) run(rc syscall.RawConn) {
 			}
 		}
 	})
-	if werr == nil && (err == nil || errors.Is(err, os.ErrClosed)) {
-		return // close closed the descriptor
+	w.mu.Lock()
+	closing := w.closed
+	w.mu.Unlock()
+	if closing || werr == nil && (err == nil || errors.Is(err, os.ErrClosed)) {
+		// close closed the descriptor: the raw read then fails with the
+		// poller's "use of closed file", which is not os.ErrClosed.
+		return
 	}
 	// Not expected. The streams then end on a failed write, as without a
 	// watcher.

@@ -94,6 +94,10 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 // handleClientJS serves the Datastar client from the file the operator
 // named, for installs that cannot reach the CDN.
 func (s *Server) handleClientJS(w http.ResponseWriter, r *http.Request) {
+	// A page of another origin loads it as a module script, which the
+	// browser fetches in CORS mode: the file is public, so any origin may.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Del("Access-Control-Allow-Credentials")
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	w.Write(s.clientJS) // the client may be gone; nothing to do

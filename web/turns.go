@@ -33,5 +33,5 @@ func (t turns) give() { <-t }
 // no bound leaves the publisher waiting behind the writers: with 10,000 subscribers and one sequential publisher on two processors,
 // one turn gave 1,153,496 deliveries/s at p99 229 ms, two 444,828/s at
 // p99 139 ms, and no turns 149,244/s at p99 147 ms, back to back
-// (bench/vs/2026-11-26-ab-log.txt).
+// (bench/2026-11-26/vs/2026-11-26-ab-log.txt).
 func writeTurns() int { return runtime.GOMAXPROCS(0) }

@@ -102,7 +102,10 @@ func startCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, string) {
 // Datastar clients reconnect) and exit 0 within the grace period.
 func TestDaemonEndToEnd(t *testing.T) {
 	bin := buildHubd(t)
-	cmd, base := startHubd(t, bin, "-addr", "127.0.0.1:0", "-shutdown-grace", "5s", "-log-level", "warn")
+	var logs strings.Builder // written by the process's copier, read after Wait
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-shutdown-grace", "5s", "-log-level", "warn", "-log-format", "text")
+	cmd.Stderr = &logs
+	cmd, base := startCmd(t, cmd)
 
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
@@ -159,6 +162,11 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Fatal("hubd did not exit within the 5s grace period")
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	// A graceful stop is no error: once "watch hang-ups" logged the closed
+	// epoll descriptor that stops the watcher as one.
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a graceful stop logged an error:\n%s", logs.String())
+	}
 }
 
 // TestDaemonBadConfigExits2 checks that the binary refuses bad settings

@@ -30,7 +30,7 @@
 //	hubload -url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 \
 //		-hub-pid 11,12,13 -nats-pid 10 -subscribers 9000 -rate 5 -duration 30s
 //	hubload -target nchan -url http://127.0.0.1:18090 -hub-pid 20,21,22 -subscribers 10000 -count 1000
-//	hubload -summarize bench/vs/2026-11-26-*.txt
+//	hubload -summarize bench/2026-11-26/vs/2026-11-26-*.txt
 package main
 
 import (

@@ -1,7 +1,8 @@
 // Command publisher is a small Go back end that publishes a clock to a
-// hubd topic every second with package client. A page shows it with
+// hubd topic every second with package client. The page of the README's
+// "Your first page" shows it: it follows the topic clock and holds
 //
-//	<div data-init="@get('/topics/clock')"><span id="clock"></span></div>
+//	<span id="clock"></span>
 //
 // Run a hub and then:
 //

@@ -1,7 +1,7 @@
 // Command todo is a shared todo list built with the sse package alone: no
 // hub, no daemon. It is a recipe for a live Datastar page in plain Go.
 //
-//	go run ./examples/todo -addr 127.0.0.1:8081
+//	go run ./examples/todo -addr 127.0.0.1:8090
 //
 // Every tab holds one stream (GET /updates). The buttons post the page's
 // signals (POST /add, /toggle, /delete, /clear); the app changes its list
@@ -10,7 +10,7 @@
 // a post is a signal patch: the input cleared, or the reason it was
 // refused.
 //
-// The page loads the official Datastar client from -datastar: a URL, or a
+// The page loads the official Datastar client from -datastar-client: a URL, or a
 // file the app serves at /datastar.js (default: the pinned CDN release).
 // It prints "listening on http://ADDR" once it accepts connections.
 package main
@@ -52,8 +52,8 @@ func main() {
 // run serves the app until ctx ends or SIGINT/SIGTERM arrives.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("todo", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on (port 0 picks a free port)")
-	client := fs.String("datastar", sse.DatastarCDN, "the Datastar client: an http(s) URL, or a file served at /datastar.js")
+	addr := fs.String("addr", "127.0.0.1:8090", "address to listen on (port 0 picks a free port)")
+	client := fs.String("datastar-client", sse.DatastarCDN, "the Datastar client: an http(s) URL, or a file served at /datastar.js")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func newApp(client string) (*app, error) {
 	a := &app{clientSrc: client, tabs: map[*tab]bool{}, closed: make(chan struct{})}
 	if !strings.HasPrefix(client, "https://") && !strings.HasPrefix(client, "http://") {
 		if _, err := os.Stat(client); err != nil {
-			return nil, fmt.Errorf("-datastar %q: neither an http(s) URL nor a readable file: %w", client, err)
+			return nil, fmt.Errorf("-datastar-client %q: neither an http(s) URL nor a readable file: %w", client, err)
 		}
 		a.clientSrc, a.clientFile = "/datastar.js", client
 	}

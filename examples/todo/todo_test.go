@@ -239,7 +239,7 @@ func TestListBounded(t *testing.T) {
 	}
 }
 
-// TestDatastarClient: -datastar takes a URL, which the page loads, or a
+// TestDatastarClient: -datastar-client takes a URL, which the page loads, or a
 // file, which the app serves at /datastar.js; anything else is refused.
 func TestDatastarClient(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "datastar.js")
@@ -257,18 +257,18 @@ func TestDatastarClient(t *testing.T) {
 		srv := httptest.NewServer(a.routes())
 		defer srv.Close()
 		if page := get(t, srv.URL+"/", 200); !strings.Contains(page, c.wantSrc) {
-			t.Errorf("-datastar %s: page without %s:\n%s", c.client, c.wantSrc, page)
+			t.Errorf("-datastar-client %s: page without %s:\n%s", c.client, c.wantSrc, page)
 		}
 		status := 200
 		if c.wantJS == "" {
 			status = 404
 		}
 		if js := get(t, srv.URL+"/datastar.js", status); c.wantJS != "" && js != c.wantJS {
-			t.Errorf("-datastar %s: /datastar.js serves %q", c.client, js)
+			t.Errorf("-datastar-client %s: /datastar.js serves %q", c.client, js)
 		}
 	}
-	if _, err := newApp("no/such/file.js"); err == nil || !strings.Contains(err.Error(), `-datastar "no/such/file.js"`) {
-		t.Errorf("a missing file: %v, want an error naming -datastar", err)
+	if _, err := newApp("no/such/file.js"); err == nil || !strings.Contains(err.Error(), `-datastar-client "no/such/file.js"`) {
+		t.Errorf("a missing file: %v, want an error naming -datastar-client", err)
 	}
 }
 
