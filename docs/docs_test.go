@@ -108,9 +108,11 @@ func runnable(b *block) bool {
 	return false
 }
 
-// startsHubd says whether a block runs the hub itself.
+// startsHubd says whether a block runs the hub itself: hubd with flags or
+// none, not one of its sub-commands (hubd subscribe, hubd token, ...).
 func startsHubd(b *block) bool {
-	return strings.HasPrefix(strings.TrimSpace(b.text), "hubd")
+	words := strings.Fields(b.text)
+	return len(words) > 0 && words[0] == "hubd" && (len(words) == 1 || strings.HasPrefix(words[1], "-"))
 }
 
 // pages are every Markdown page the runner checks: the README, the
@@ -243,6 +245,9 @@ func wantRE(want string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
+// pageDeadline bounds one run of every page's commands.
+const pageDeadline = 4 * time.Minute
+
 // TestDocs runs the command blocks of every page against a built hubd.
 func TestDocs(t *testing.T) {
 	if testing.Short() {
@@ -272,6 +277,9 @@ func TestDocs(t *testing.T) {
 	}
 	testscript.Run(t, testscript.Params{
 		Dir: dir,
+		// A command that never ends (a subscribe not marked background)
+		// fails its page after this, instead of holding up the suite.
+		Deadline: time.Now().Add(pageDeadline),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 			env.Setenv("HUBD_LOG_LEVEL", "warn")
