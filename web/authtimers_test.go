@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
@@ -156,6 +158,37 @@ func TestStreamEndsAtTokenExpiry(t *testing.T) {
 		}
 		s.conn.Close()
 		other.conn.Close()
+	})
+}
+
+// TestMercureStreamEndsAtTokenExpiry checks, on a fake clock, that a
+// Mercure subscriber's stream, like any stream admitted by a token, lasts
+// until the hub stops accepting its token (exp plus the leeway): a client
+// that reconnects within the leeway is admitted, and must not be cut at
+// once for a token the hub still takes.
+func TestMercureStreamEndsAtTokenExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBubble(t, nil, auth.Config{Secret: testSecret}, web.Config{})
+		defer b.stop()
+		tok := mercureJWT(t, jwt.MapClaims{"exp": time.Now().Add(time.Minute).Unix(), "mercure": map[string]any{"subscribe": []string{"*"}}})
+		s := b.open(t, "/.well-known/mercure?topic=news", hdr("Authorization", "Bearer "+tok))
+		if s.status != http.StatusOK {
+			t.Fatalf("subscribe: %d", s.status)
+		}
+		time.Sleep(time.Minute + auth.DefaultLeeway - time.Second)
+		synctest.Wait()
+		if !s.open() {
+			t.Fatalf("the stream ended %v while the hub still accepts its token", <-s.ended)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if s.open() {
+			t.Fatal("the stream outlived its token")
+		}
+		if err := <-s.ended; !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("the stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
+		}
+		s.conn.Close()
 	})
 }
 
