@@ -258,6 +258,40 @@ func TestRecheckEndsRevokedStreams(t *testing.T) {
 	})
 }
 
+// TestRecheckKeepsWhatTheAppGranted checks, on a fake clock, that a
+// recheck holds a stream to what the app admitted it for: a topic's view
+// by the right to the topic itself, and a stream whose other topic is
+// open to anyone by the app's topic alone. Both stay while the session
+// grants them, and are cut once it no longer does.
+func TestRecheckKeepsWhatTheAppGranted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const recheck = time.Minute
+		app := &fakeApp{loggedIn: map[string]bool{"alice": true}}
+		b := newBubble(t, app, auth.Config{AnonymousSubscribe: auth.Patterns{"public/**"}}, web.Config{AuthRequestRecheck: recheck})
+		defer b.stop()
+		view := b.open(t, "/topics/%24hubd/topic/user/alice/inbox", withCookie(nil, "alice"))
+		mixed := b.open(t, "/subscribe?topic=public/news&topic=user/alice/inbox", withCookie(nil, "alice"))
+		for _, s := range []*pipeStream{view, mixed} {
+			if s.status != http.StatusOK {
+				t.Fatalf("subscribe: %d", s.status)
+			}
+		}
+		time.Sleep(recheck + recheck/5 + time.Second) // the longest jittered interval
+		synctest.Wait()
+		if !view.open() || !mixed.open() {
+			t.Fatalf("after a recheck that still grants alice's inbox: view open %v, mixed open %v; want both open", view.open(), mixed.open())
+		}
+		app.set(func(a *fakeApp) { delete(a.loggedIn, "alice") })
+		time.Sleep(recheck + recheck/5 + time.Second)
+		synctest.Wait()
+		if view.open() || mixed.open() {
+			t.Fatalf("after alice signed out: view open %v, mixed open %v; want both cut", view.open(), mixed.open())
+		}
+		view.conn.Close()
+		mixed.conn.Close()
+	})
+}
+
 // TestAuthRequestBreakerCooldown checks, on a fake clock, that once the
 // breaker opens the app is not asked until the cooldown has passed, and
 // then by one request, which closes it when it succeeds.

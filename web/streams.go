@@ -59,7 +59,7 @@ func (s *Server) admitted(o *openStream, acc access) {
 		o.expiry = time.AfterFunc(time.Until(acc.expires), func() { s.endStream(o, errTokenExpired) })
 	}
 	if acc.cred != nil {
-		s.authReq.watch(s, o, acc.cred)
+		s.authReq.watch(s, o, acc.cred, acc.appRights)
 	}
 }
 
