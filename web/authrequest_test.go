@@ -524,3 +524,48 @@ func TestDisconnect(t *testing.T) {
 		t.Errorf("metrics lack 4 disconnected streams")
 	}
 }
+
+// TestDisconnectWhileStreamsOpen checks that disconnects sent while
+// streams are being opened find every stream once it is admitted: after
+// the last one no stream is left. Run with -race, it also checks that a
+// disconnect does not read a stream that is still being set up.
+func TestDisconnectWhileStreamsOpen(t *testing.T) {
+	t.Parallel()
+	a, err := auth.New(t.Context(), auth.Config{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, s := newAPI(t, hub.Config{}, web.Config{Auth: a})
+	srv := newTestServer(t, s, h)
+	tok := token(t, nil, auth.Patterns{"news"}, time.Hour) // its subject is "test"
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Disconnect(hub.Disconnect{User: "test"})
+			}
+		}
+	}()
+	for range 50 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/topics/news", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() // open until the end: only a disconnect ends it
+	}
+	close(stop)
+	wg.Wait()
+	s.Disconnect(hub.Disconnect{User: "test"})
+	waitFor(t, func() bool { return h.Stats().Clients == 0 })
+}
