@@ -132,7 +132,7 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 }
 
 // share subscribes to subject, for one of the things nodes tell each
-// other (presence, node info), and runs loop with its messages on a
+// other (presence, node info, disconnects), and runs loop with its messages on a
 // goroutine until stop is called or the Log shuts down (quit is closed
 // on stop); stop waits for loop to return.
 func (l *Log) share(subject string, loop func(msgs <-chan *nats.Msg, quit <-chan struct{})) (stop func(), err error) {
