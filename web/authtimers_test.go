@@ -122,6 +122,26 @@ func (b *bubble) open(t *testing.T, path string, header http.Header) *pipeStream
 // open reports whether the stream is still open (after synctest.Wait).
 func (p *pipeStream) open() bool { return len(p.ended) == 0 }
 
+// cutAfter checks, in a synctest bubble, that s is still open a second
+// before d from now, while the hub accepts its token, and a second after
+// d has been cut (an unexpected EOF), so that its client reconnects.
+func cutAfter(t *testing.T, s *pipeStream, d time.Duration) {
+	t.Helper()
+	time.Sleep(d - time.Second)
+	synctest.Wait()
+	if !s.open() {
+		t.Fatalf("the stream ended %v before its token expired", <-s.ended)
+	}
+	time.Sleep(2 * time.Second)
+	synctest.Wait()
+	if s.open() {
+		t.Fatal("the stream outlived its token")
+	}
+	if err := <-s.ended; !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("the stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
+	}
+}
+
 // TestStreamEndsAtTokenExpiry checks, on a fake clock, that a stream
 // admitted by a token is cut when the hub stops accepting that token (its
 // exp plus the leeway), not before, so that the client comes back with a
@@ -140,19 +160,7 @@ func TestStreamEndsAtTokenExpiry(t *testing.T) {
 		if s.status != http.StatusOK || other.status != http.StatusOK {
 			t.Fatalf("subscribe: %d and %d", s.status, other.status)
 		}
-		time.Sleep(time.Minute + auth.DefaultLeeway - time.Second)
-		synctest.Wait()
-		if !s.open() {
-			t.Fatalf("the stream ended %v before its token expired", <-s.ended)
-		}
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if s.open() {
-			t.Fatal("the stream outlived its token")
-		}
-		if err := <-s.ended; !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("the stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
-		}
+		cutAfter(t, s, time.Minute+auth.DefaultLeeway)
 		if !other.open() {
 			t.Fatal("the stream of a token without exp ended")
 		}
@@ -175,19 +183,7 @@ func TestMercureStreamEndsAtTokenExpiry(t *testing.T) {
 		if s.status != http.StatusOK {
 			t.Fatalf("subscribe: %d", s.status)
 		}
-		time.Sleep(time.Minute + auth.DefaultLeeway - time.Second)
-		synctest.Wait()
-		if !s.open() {
-			t.Fatalf("the stream ended %v while the hub still accepts its token", <-s.ended)
-		}
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if s.open() {
-			t.Fatal("the stream outlived its token")
-		}
-		if err := <-s.ended; !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("the stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
-		}
+		cutAfter(t, s, time.Minute+auth.DefaultLeeway)
 		s.conn.Close()
 	})
 }
