@@ -569,3 +569,56 @@ func TestDisconnectWhileStreamsOpen(t *testing.T) {
 	s.Disconnect(hub.Disconnect{User: "test"})
 	waitFor(t, func() bool { return h.Stats().Clients == 0 })
 }
+
+// TestDisconnectByStreamID checks that a disconnect names one stream by
+// its ID as logged, alone or after this node's ID, and that an ID written
+// otherwise, or after another node's ID, names none.
+func TestDisconnectByStreamID(t *testing.T) {
+	t.Parallel()
+	a, err := auth.New(t.Context(), auth.Config{Secret: testSecret, AdminKeys: []string{adminKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, s := newAPI(t, hub.Config{NodeID: "n1"}, web.Config{Auth: a})
+	srv := newTestServer(t, s, h)
+	tok := token(t, nil, auth.Patterns{"news"}, time.Hour)
+	var streams []*sseClient // stream IDs 1 and 2, in order
+	for range 2 {
+		c, err := trySubscribeWith(t.Context(), srv, "/topics/news", "", hdr("Authorization", "Bearer "+tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if _, err := c.next(); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, c)
+	}
+	for _, tc := range []struct {
+		stream string
+		ends   int // the stream it ends (1 or 2), or 0
+	}{
+		{"01", 0}, {"+1", 0}, {"n2/1", 0}, {"n1/", 0}, {"3", 0},
+		{"n1/2", 2}, {"1", 1},
+	} {
+		status, out := disconnect(t, srv, adminKey, fmt.Sprintf(`{"stream": %q}`, tc.stream))
+		want := 0.0
+		if tc.ends != 0 {
+			want = 1
+		}
+		if status != http.StatusOK || out["disconnected"] != want {
+			t.Fatalf("disconnect stream %q: %d %v, want %v disconnected", tc.stream, status, out, want)
+		}
+		if tc.ends == 0 {
+			continue
+		}
+		for {
+			if _, err := streams[tc.ends-1].next(); err != nil {
+				if err != io.ErrUnexpectedEOF {
+					t.Fatalf("stream %d ended with %v, want a cut", tc.ends, err)
+				}
+				break
+			}
+		}
+	}
+}
