@@ -622,3 +622,25 @@ func TestDisconnectByStreamID(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthRequestWithoutAuthorizer checks that auth-request works on its
+// own, with no Authorizer configured (Config.Auth nil): the app decides
+// subscribes and publishes, a bearer token included, since no token or
+// key is known.
+func TestAuthRequestWithoutAuthorizer(t *testing.T) {
+	t.Parallel()
+	_, appSrv := newFakeApp(t, "alice")
+	srv, _ := newServer(t, hub.Config{}, web.Config{AuthRequest: appSrv.URL})
+	c, err := trySubscribeWith(t.Context(), srv, "/topics/user/alice/inbox", "", withCookie(nil, "alice"))
+	if err != nil {
+		t.Fatalf("alice's subscribe: %v", err)
+	}
+	t.Cleanup(c.Close)
+	if a := request(t, srv, http.MethodGet, "/topics/user/bob/inbox", withCookie(plainHeader, "alice"), ""); a.status != http.StatusForbidden {
+		t.Fatalf("alice's subscribe to bob's inbox: %d, want 403", a.status)
+	}
+	pub := withCookie(hdr("Content-Type", "text/html", "Authorization", "Bearer not-a-known-token"), "alice")
+	if a := request(t, srv, http.MethodPost, "/topics/user/alice/inbox", pub, `<p id="x">hi</p>`); a.status != http.StatusOK {
+		t.Fatalf("alice's publish with a bearer the hub does not know: %d %s, want 200 (the app decides)", a.status, a.raw)
+	}
+}
