@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -642,5 +643,22 @@ func TestAuthRequestWithoutAuthorizer(t *testing.T) {
 	pub := withCookie(hdr("Content-Type", "text/html", "Authorization", "Bearer not-a-known-token"), "alice")
 	if a := request(t, srv, http.MethodPost, "/topics/user/alice/inbox", pub, `<p id="x">hi</p>`); a.status != http.StatusOK {
 		t.Fatalf("alice's publish with a bearer the hub does not know: %d %s, want 200 (the app decides)", a.status, a.raw)
+	}
+}
+
+// TestAuthRequestClosesMercure checks that a hub whose only authorization
+// is auth-request does not leave the Mercure endpoint open: the app is
+// not asked there, so a Mercure publish or subscribe without a token the
+// hub accepts is refused, as with tokens configured, instead of let in as
+// on a hub without authorization.
+func TestAuthRequestClosesMercure(t *testing.T) {
+	t.Parallel()
+	_, appSrv := newFakeApp(t, "alice")
+	srv, _ := newServer(t, hub.Config{}, web.Config{AuthRequest: appSrv.URL})
+	if a := mercurePost(t, srv, url.Values{"topic": {"user/alice/inbox"}, "data": {"forged"}}, ""); a.status != http.StatusUnauthorized {
+		t.Fatalf("a Mercure publish without credentials: %d %s, want 401", a.status, a.body)
+	}
+	if a := request(t, srv, http.MethodGet, "/.well-known/mercure?topic=user/alice/inbox", plainHeader, ""); a.status != http.StatusUnauthorized {
+		t.Fatalf("a Mercure subscribe without credentials: %d, want 401", a.status)
 	}
 }

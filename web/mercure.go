@@ -174,7 +174,7 @@ func (s *Server) mercurePublish(w http.ResponseWriter, r *http.Request) {
 // returns its update.
 func (s *Server) mercureUpdate(w http.ResponseWriter, r *http.Request) (*mercure.Update, error) {
 	c := mercureCredential{all: true, key: "ip:" + s.clientIP(r)}
-	if s.cfg.Auth.Enabled() {
+	if s.authOn() {
 		var err error
 		if c, err = s.mercureToken(r); err != nil {
 			return nil, err
@@ -230,7 +230,7 @@ func (s *Server) mercureSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c mercureCredential
-	if s.cfg.Auth.Enabled() {
+	if s.authOn() {
 		if c, err = s.mercureToken(r); err != nil {
 			writeError(w, r, err)
 			return
