@@ -278,9 +278,10 @@ func (a *Authorizer) Expiry(claims *Claims) time.Time {
 	return claims.ExpiresAt.Add(a.cfg.Leeway)
 }
 
-// AnonymousSubscribe reports whether anyone may subscribe to topic.
+// AnonymousSubscribe reports whether anyone may subscribe to topic; a
+// nil Authorizer opens none.
 func (a *Authorizer) AnonymousSubscribe(topic string) bool {
-	return a.cfg.AnonymousSubscribe.Allows(topic)
+	return a != nil && a.cfg.AnonymousSubscribe.Allows(topic)
 }
 
 // Parse verifies a token and returns its claims. It refuses a token whose
@@ -288,9 +289,9 @@ func (a *Authorizer) AnonymousSubscribe(topic string) bool {
 // that has no exp unless Config.AllowNoExpiry, whose iss is not
 // Config.Issuer or whose aud does not hold Config.Audience (when those are
 // set). The error wraps ErrInvalidToken and says what is wrong, naming
-// each claim at fault.
+// each claim at fault. A nil Authorizer accepts no token.
 func (a *Authorizer) Parse(token string) (*Claims, error) {
-	if len(a.methods) == 0 {
+	if !a.AcceptsTokens() {
 		return nil, fmt.Errorf("%w: this hub accepts no tokens, only publish keys", ErrInvalidToken)
 	}
 	claims := &Claims{}
@@ -387,8 +388,9 @@ func (a *Authorizer) key(t *jwt.Token) (any, error) {
 }
 
 // PublishKey reports whether key is one of the static publisher keys, in
-// time that does not depend on where a wrong key differs.
-func (a *Authorizer) PublishKey(key string) bool { return oneOf(a.keySums, key) }
+// time that does not depend on where a wrong key differs; a nil
+// Authorizer has none.
+func (a *Authorizer) PublishKey(key string) bool { return a != nil && oneOf(a.keySums, key) }
 
 // AdminKey reports whether key is one of the static admin keys
 // (Config.AdminKeys), as PublishKey does; a nil Authorizer has none.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,27 +32,8 @@ func (c Config) disconnectSubject() string { return c.SubjectPrefix + "-disconne
 
 // ShareDisconnects implements hub.DisconnectSharer over core NATS.
 func (l *Log) ShareDisconnects(apply func(hub.Disconnect) int) (hub.DisconnectSender, func(), error) {
-	if err := l.enter(); err != nil {
-		return nil, nil, err
-	}
 	self := nats.NewInbox()
-	msgs := make(chan *nats.Msg, 64)
-	sub, err := l.nc.ChanSubscribe(l.cfg.disconnectSubject(), msgs)
-	if err == nil {
-		err = l.nc.FlushTimeout(l.cfg.ConnectTimeout)
-	}
-	if err != nil {
-		if sub != nil {
-			_ = sub.Unsubscribe()
-		}
-		l.wg.Done()
-		return nil, nil, unavailable(err)
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() { // owned by the Log and the caller: ends on stop or Shutdown
-		defer l.wg.Done()
-		defer close(done)
-		defer func() { _ = sub.Unsubscribe() }()
+	stop, err := l.share(l.cfg.disconnectSubject(), func(msgs <-chan *nats.Msg, quit <-chan struct{}) {
 		for {
 			select {
 			case <-quit:
@@ -71,11 +51,9 @@ func (l *Log) ShareDisconnects(apply func(hub.Disconnect) int) (hub.DisconnectSe
 				}
 			}
 		}
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() { close(quit) })
-		<-done
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	send := func(ctx context.Context, d hub.Disconnect) (ended, nodes int, err error) {
 		data, err := json.Marshal(disconnectMsg{From: self, Disconnect: d})

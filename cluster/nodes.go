@@ -60,9 +60,15 @@ func (l *Log) shareNodes(msgs <-chan *nats.Msg, quit <-chan struct{}, local func
 		slices.SortFunc(out, func(a, b hub.NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
 		remote(out)
 	}
-	defer l.tell(l.cfg.nodesSubject(), nodeMsg{Node: self, Gone: true})
+	tell := func(m nodeMsg) {
+		m.Node = self
+		if err := l.tell(l.cfg.nodesSubject(), m); err != nil {
+			l.logger.Debug("cluster: node info not sent; the others get it at the next tick, or drop this node after the TTL", keyErr, err)
+		}
+	}
+	defer tell(nodeMsg{Gone: true})
 	l.loop(msgs, quit, func(now time.Time) {
-		l.tell(l.cfg.nodesSubject(), nodeMsg{Node: self, Info: local()})
+		tell(nodeMsg{Info: local()})
 		report(now)
 	}, func(data []byte, now time.Time) {
 		var nm nodeMsg

@@ -132,7 +132,7 @@ func (l *Log) SharePresence(local func() map[string]int, remote func(map[string]
 }
 
 // share subscribes to subject, for one of the things nodes tell each
-// other (presence, node info), and runs loop with its messages on a
+// other (presence, node info, disconnects), and runs loop with its messages on a
 // goroutine until stop is called or the Log shuts down (quit is closed
 // on stop); stop waits for loop to return.
 func (l *Log) share(subject string, loop func(msgs <-chan *nats.Msg, quit <-chan struct{})) (stop func(), err error) {
@@ -169,16 +169,13 @@ func (l *Log) share(subject string, loop func(msgs <-chan *nats.Msg, quit <-chan
 	}, nil
 }
 
-// tell publishes v, as JSON, to the other nodes on subject; a message
-// that is lost is sent again at the next tick.
-func (l *Log) tell(subject string, v any) {
+// tell publishes v, as JSON, to the other nodes on subject.
+func (l *Log) tell(subject string, v any) error {
 	data, err := json.Marshal(v)
-	if err == nil {
-		err = l.nc.Publish(subject, data)
-	}
 	if err != nil {
-		l.logger.Debug("tell the other nodes", "subject", subject, keyErr, err)
+		return err
 	}
+	return l.nc.Publish(subject, data)
 }
 
 // sharePresence is the sharing goroutine's loop.
@@ -195,11 +192,7 @@ func (l *Log) sharePresence(msgs <-chan *nats.Msg, quit <-chan struct{},
 	failing := false // the last sending failed; logged once until one works
 	send := func(m presenceMsg) error {
 		m.Node = self
-		data, err := json.Marshal(m)
-		if err == nil {
-			err = l.nc.Publish(l.cfg.presenceSubject(), data)
-		}
-		return err
+		return l.tell(l.cfg.presenceSubject(), m)
 	}
 	publish := func(counts map[string]int) {
 		round++

@@ -600,12 +600,12 @@ func cleanTopics(names []string, opaque bool) ([]string, error) {
 	if len(names) == 0 {
 		return nil, ErrNoTopics
 	}
+	validate := ValidateTopic
+	if opaque {
+		validate = ValidateOpaqueTopic
+	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		validate := ValidateTopic
-		if opaque {
-			validate = ValidateOpaqueTopic
-		}
 		if err := validate(n); err != nil {
 			return nil, err
 		}

@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 	"time"
 )
@@ -71,9 +69,8 @@ func (h *Hub) Node() NodeInfo {
 // Nodes returns this node first, then, with a NodeSharer, the cluster's
 // other live nodes as they last told about themselves, ordered by ID.
 func (h *Hub) Nodes() []NodeInfo {
+	self := h.Node()
 	h.nodes.mu.Lock()
-	others := slices.Clone(h.nodes.others)
-	h.nodes.mu.Unlock()
-	slices.SortStableFunc(others, func(a, b NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
-	return append([]NodeInfo{h.Node()}, others...)
+	defer h.nodes.mu.Unlock()
+	return append([]NodeInfo{self}, h.nodes.others...) // ordered by the NodeSharer
 }

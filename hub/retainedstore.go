@@ -106,12 +106,22 @@ func (h *Hub) storeRetained(ctx context.Context, topics []string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logTimeout)
 	defer cancel()
 	recs := make([]RetainedRecord, len(topics))
+	states := make([]*snapshotRetained, len(topics))
 	h.mu.Lock()
 	for i, name := range topics {
-		recs[i] = RetainedRecord{Topic: name, Epoch: h.epoch, Seq: h.seq, State: h.retained.encode(name)}
+		recs[i] = RetainedRecord{Topic: name, Epoch: h.epoch, Seq: h.seq}
+		if t := h.retained.topics[name]; t != nil {
+			sr := t.saved("") // the record names its topic
+			states[i] = &sr
+		}
 	}
 	h.mu.Unlock()
-	for _, rec := range recs {
+	// Encoded without the hub's lock: the state's bytes are never changed
+	// in place, only replaced.
+	for i, rec := range recs {
+		if states[i] != nil {
+			rec.State = encodeRetained(states[i])
+		}
 		if err := rs.StoreRetained(ctx, rec); err != nil {
 			h.cfg.Logger.Warn("hub: retained state not stored; nodes started later get it only while the event log holds its events",
 				keyTopic, rec.Topic, keySeq, rec.Seq, keyErr, err)
@@ -119,14 +129,9 @@ func (h *Hub) storeRetained(ctx context.Context, topics []string) {
 	}
 }
 
-// encode returns topic name's state in the encoding of RetainedRecord,
-// nil when it has none.
-func (r *retainedState) encode(name string) []byte {
-	t := r.topics[name]
-	if t == nil {
-		return nil
-	}
-	sr := t.saved("") // the record names its topic
+// encodeRetained returns a topic's state in the encoding of
+// RetainedRecord.
+func encodeRetained(sr *snapshotRetained) []byte {
 	b, err := json.Marshal(sr)
 	if err != nil {
 		panic(err) // strings, byte slices and numbers always marshal

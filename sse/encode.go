@@ -49,6 +49,12 @@ type Event struct {
 	ExplicitRetry bool
 }
 
+// writesRetry reports whether e's encoding has a retry line: the one
+// rule appendValid writes by and EncodedLen counts by.
+func (e *Event) writesRetry() bool {
+	return e.Retry > 0 && (e.Retry != DefaultRetry || e.ExplicitRetry)
+}
+
 // Validate reports whether e can be written without changing its meaning.
 // The error names the field at fault. A Retry must be zero (no retry
 // field) or at least a millisecond, the field's unit: a shorter one would
@@ -121,7 +127,7 @@ func appendValid(dst []byte, e *Event) []byte {
 		dst = append(dst, e.ID...)
 		dst = append(dst, '\n')
 	}
-	if e.Retry > 0 && (e.Retry != DefaultRetry || e.ExplicitRetry) {
+	if e.writesRetry() {
 		dst = append(dst, "retry: "...)
 		dst = strconv.AppendInt(dst, e.Retry.Milliseconds(), 10)
 		dst = append(dst, '\n')
@@ -178,7 +184,7 @@ func (e *Event) EncodedLen() int {
 	if e.ID != "" {
 		n += len("id: ") + len(e.ID) + 1
 	}
-	if e.Retry > 0 && (e.Retry != DefaultRetry || e.ExplicitRetry) {
+	if e.writesRetry() {
 		var digits [20]byte
 		n += len("retry: ") + len(strconv.AppendInt(digits[:0], e.Retry.Milliseconds(), 10)) + 1
 	}

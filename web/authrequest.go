@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -167,10 +168,11 @@ type cacheEntry struct {
 }
 
 // authSession is the streams one credential opened with the app's
-// leave, asked about again together every recheck interval.
+// leave, each with the rights the app granted it (access.appRights),
+// asked about again together every recheck interval.
 type authSession struct {
 	cred    *credential
-	streams map[*openStream]struct{}
+	streams map[*openStream][]string
 	timer   *time.Timer
 }
 
@@ -488,9 +490,9 @@ func (a *authRequester) jitter() time.Duration {
 	return a.recheck + rand.N(a.recheck/5+1)
 }
 
-// watch puts o among its credential's streams, asked about again every
-// recheck interval.
-func (a *authRequester) watch(s *Server, o *openStream, c *credential) {
+// watch puts o among its credential's streams, whose rights (those the
+// app granted it) are asked about again every recheck interval.
+func (a *authRequester) watch(s *Server, o *openStream, c *credential, rights []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -498,12 +500,12 @@ func (a *authRequester) watch(s *Server, o *openStream, c *credential) {
 	}
 	sess := a.sessions[c.key]
 	if sess == nil {
-		sess = &authSession{cred: c, streams: map[*openStream]struct{}{}}
+		sess = &authSession{cred: c, streams: map[*openStream][]string{}}
 		a.sessions[c.key] = sess
 		key := c.key
 		sess.timer = time.AfterFunc(a.jitter(), func() { a.recheckSession(s, key) })
 	}
-	sess.streams[o] = struct{}{}
+	sess.streams[o] = rights
 	o.session = c.key
 }
 
@@ -524,7 +526,7 @@ func (a *authRequester) unwatch(o *openStream) {
 }
 
 // recheckSession asks the app again about one credential's streams (one
-// request for them all, without the cache) and ends those whose topics
+// request for them all, without the cache) and ends those whose rights
 // it no longer grants. An app that cannot answer ends nothing: the
 // streams are asked about again at the next interval.
 func (a *authRequester) recheckSession(s *Server, key string) {
@@ -536,11 +538,10 @@ func (a *authRequester) recheckSession(s *Server, key string) {
 	}
 	a.running.Add(1)
 	defer a.running.Done()
+	streams := maps.Clone(sess.streams)
 	var topics []string
-	streams := make([]*openStream, 0, len(sess.streams))
-	for o := range sess.streams {
-		streams = append(streams, o)
-		for _, t := range o.sub.Topics {
+	for _, rights := range streams {
+		for _, t := range rights {
 			if !slices.Contains(topics, t) {
 				topics = append(topics, t)
 			}
@@ -553,14 +554,14 @@ func (a *authRequester) recheckSession(s *Server, key string) {
 	var api *apiError
 	switch {
 	case err == nil:
-		for _, o := range streams {
-			if !ans.covers(o.sub.Topics, false) {
+		for o, rights := range streams {
+			if !ans.covers(rights, false) {
 				s.endStream(o, errRevoked)
 			}
 		}
 	case errors.As(err, &api) && api.Refused == nil: // 401 or 403
 		a.forget(key)
-		for _, o := range streams {
+		for o := range streams {
 			s.endStream(o, errRevoked)
 		}
 	}

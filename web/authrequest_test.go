@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -522,5 +523,142 @@ func TestDisconnect(t *testing.T) {
 	_, m, _ := fetch(t, srv, "/metrics")
 	if !strings.Contains(m, `hubd_streams_ended_total{reason="disconnected"} 4`) {
 		t.Errorf("metrics lack 4 disconnected streams")
+	}
+}
+
+// TestDisconnectWhileStreamsOpen checks that disconnects sent while
+// streams are being opened find every stream once it is admitted: after
+// the last one no stream is left. Run with -race, it also checks that a
+// disconnect does not read a stream that is still being set up.
+func TestDisconnectWhileStreamsOpen(t *testing.T) {
+	t.Parallel()
+	a, err := auth.New(t.Context(), auth.Config{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, s := newAPI(t, hub.Config{}, web.Config{Auth: a})
+	srv := newTestServer(t, s, h)
+	tok := token(t, nil, auth.Patterns{"news"}, time.Hour) // its subject is "test"
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Disconnect(hub.Disconnect{User: "test"})
+			}
+		}
+	}()
+	for range 50 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/topics/news", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() // open until the end: only a disconnect ends it
+	}
+	close(stop)
+	wg.Wait()
+	s.Disconnect(hub.Disconnect{User: "test"})
+	waitFor(t, func() bool { return h.Stats().Clients == 0 })
+}
+
+// TestDisconnectByStreamID checks that a disconnect names one stream by
+// its ID as logged, alone or after this node's ID, and that an ID written
+// otherwise, or after another node's ID, names none.
+func TestDisconnectByStreamID(t *testing.T) {
+	t.Parallel()
+	a, err := auth.New(t.Context(), auth.Config{Secret: testSecret, AdminKeys: []string{adminKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, s := newAPI(t, hub.Config{NodeID: "n1"}, web.Config{Auth: a})
+	srv := newTestServer(t, s, h)
+	tok := token(t, nil, auth.Patterns{"news"}, time.Hour)
+	var streams []*sseClient // stream IDs 1 and 2, in order
+	for range 2 {
+		c, err := trySubscribeWith(t.Context(), srv, "/topics/news", "", hdr("Authorization", "Bearer "+tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if _, err := c.next(); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, c)
+	}
+	for _, tc := range []struct {
+		stream string
+		ends   int // the stream it ends (1 or 2), or 0
+	}{
+		{"01", 0}, {"+1", 0}, {"n2/1", 0}, {"n1/", 0}, {"3", 0},
+		{"n1/2", 2}, {"1", 1},
+	} {
+		status, out := disconnect(t, srv, adminKey, fmt.Sprintf(`{"stream": %q}`, tc.stream))
+		want := 0.0
+		if tc.ends != 0 {
+			want = 1
+		}
+		if status != http.StatusOK || out["disconnected"] != want {
+			t.Fatalf("disconnect stream %q: %d %v, want %v disconnected", tc.stream, status, out, want)
+		}
+		if tc.ends == 0 {
+			continue
+		}
+		for {
+			if _, err := streams[tc.ends-1].next(); err != nil {
+				if err != io.ErrUnexpectedEOF {
+					t.Fatalf("stream %d ended with %v, want a cut", tc.ends, err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// TestAuthRequestWithoutAuthorizer checks that auth-request works on its
+// own, with no Authorizer configured (Config.Auth nil): the app decides
+// subscribes and publishes, a bearer token included, since no token or
+// key is known.
+func TestAuthRequestWithoutAuthorizer(t *testing.T) {
+	t.Parallel()
+	_, appSrv := newFakeApp(t, "alice")
+	srv, _ := newServer(t, hub.Config{}, web.Config{AuthRequest: appSrv.URL})
+	c, err := trySubscribeWith(t.Context(), srv, "/topics/user/alice/inbox", "", withCookie(nil, "alice"))
+	if err != nil {
+		t.Fatalf("alice's subscribe: %v", err)
+	}
+	t.Cleanup(c.Close)
+	if a := request(t, srv, http.MethodGet, "/topics/user/bob/inbox", withCookie(plainHeader, "alice"), ""); a.status != http.StatusForbidden {
+		t.Fatalf("alice's subscribe to bob's inbox: %d, want 403", a.status)
+	}
+	pub := withCookie(hdr("Content-Type", "text/html", "Authorization", "Bearer not-a-known-token"), "alice")
+	if a := request(t, srv, http.MethodPost, "/topics/user/alice/inbox", pub, `<p id="x">hi</p>`); a.status != http.StatusOK {
+		t.Fatalf("alice's publish with a bearer the hub does not know: %d %s, want 200 (the app decides)", a.status, a.raw)
+	}
+}
+
+// TestAuthRequestClosesMercure checks that a hub whose only authorization
+// is auth-request does not leave the Mercure endpoint open: the app is
+// not asked there, so a Mercure publish or subscribe without a token the
+// hub accepts is refused, as with tokens configured, instead of let in as
+// on a hub without authorization.
+func TestAuthRequestClosesMercure(t *testing.T) {
+	t.Parallel()
+	_, appSrv := newFakeApp(t, "alice")
+	srv, _ := newServer(t, hub.Config{}, web.Config{AuthRequest: appSrv.URL})
+	if a := mercurePost(t, srv, url.Values{"topic": {"user/alice/inbox"}, "data": {"forged"}}, ""); a.status != http.StatusUnauthorized {
+		t.Fatalf("a Mercure publish without credentials: %d %s, want 401", a.status, a.body)
+	}
+	if a := request(t, srv, http.MethodGet, "/.well-known/mercure?topic=user/alice/inbox", plainHeader, ""); a.status != http.StatusUnauthorized {
+		t.Fatalf("a Mercure subscribe without credentials: %d, want 401", a.status)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/hub"
 	"github.com/hubd-dev/hubd/web"
@@ -120,6 +122,26 @@ func (b *bubble) open(t *testing.T, path string, header http.Header) *pipeStream
 // open reports whether the stream is still open (after synctest.Wait).
 func (p *pipeStream) open() bool { return len(p.ended) == 0 }
 
+// cutAfter checks, in a synctest bubble, that s is still open a second
+// before d from now, while the hub accepts its token, and a second after
+// d has been cut (an unexpected EOF), so that its client reconnects.
+func cutAfter(t *testing.T, s *pipeStream, d time.Duration) {
+	t.Helper()
+	time.Sleep(d - time.Second)
+	synctest.Wait()
+	if !s.open() {
+		t.Fatalf("the stream ended %v before its token expired", <-s.ended)
+	}
+	time.Sleep(2 * time.Second)
+	synctest.Wait()
+	if s.open() {
+		t.Fatal("the stream outlived its token")
+	}
+	if err := <-s.ended; !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("the stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
+	}
+}
+
 // TestStreamEndsAtTokenExpiry checks, on a fake clock, that a stream
 // admitted by a token is cut when the hub stops accepting that token (its
 // exp plus the leeway), not before, so that the client comes back with a
@@ -138,24 +160,31 @@ func TestStreamEndsAtTokenExpiry(t *testing.T) {
 		if s.status != http.StatusOK || other.status != http.StatusOK {
 			t.Fatalf("subscribe: %d and %d", s.status, other.status)
 		}
-		time.Sleep(time.Minute + auth.DefaultLeeway - time.Second)
-		synctest.Wait()
-		if !s.open() {
-			t.Fatalf("the stream ended %v before its token expired", <-s.ended)
-		}
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if s.open() {
-			t.Fatal("the stream outlived its token")
-		}
-		if err := <-s.ended; !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("the stream ended with %v, want a cut (unexpected EOF) so that the client reconnects", err)
-		}
+		cutAfter(t, s, time.Minute+auth.DefaultLeeway)
 		if !other.open() {
 			t.Fatal("the stream of a token without exp ended")
 		}
 		s.conn.Close()
 		other.conn.Close()
+	})
+}
+
+// TestMercureStreamEndsAtTokenExpiry checks, on a fake clock, that a
+// Mercure subscriber's stream, like any stream admitted by a token, lasts
+// until the hub stops accepting its token (exp plus the leeway): a client
+// that reconnects within the leeway is admitted, and must not be cut at
+// once for a token the hub still takes.
+func TestMercureStreamEndsAtTokenExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBubble(t, nil, auth.Config{Secret: testSecret}, web.Config{})
+		defer b.stop()
+		tok := mercureJWT(t, jwt.MapClaims{"exp": time.Now().Add(time.Minute).Unix(), "mercure": map[string]any{"subscribe": []string{"*"}}})
+		s := b.open(t, "/.well-known/mercure?topic=news", hdr("Authorization", "Bearer "+tok))
+		if s.status != http.StatusOK {
+			t.Fatalf("subscribe: %d", s.status)
+		}
+		cutAfter(t, s, time.Minute+auth.DefaultLeeway)
+		s.conn.Close()
 	})
 }
 
@@ -222,6 +251,40 @@ func TestRecheckEndsRevokedStreams(t *testing.T) {
 		bob1.conn.Close()
 		bob2.conn.Close()
 		alice.conn.Close()
+	})
+}
+
+// TestRecheckKeepsWhatTheAppGranted checks, on a fake clock, that a
+// recheck holds a stream to what the app admitted it for: a topic's view
+// by the right to the topic itself, and a stream whose other topic is
+// open to anyone by the app's topic alone. Both stay while the session
+// grants them, and are cut once it no longer does.
+func TestRecheckKeepsWhatTheAppGranted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const recheck = time.Minute
+		app := &fakeApp{loggedIn: map[string]bool{"alice": true}}
+		b := newBubble(t, app, auth.Config{AnonymousSubscribe: auth.Patterns{"public/**"}}, web.Config{AuthRequestRecheck: recheck})
+		defer b.stop()
+		view := b.open(t, "/topics/%24hubd/topic/user/alice/inbox", withCookie(nil, "alice"))
+		mixed := b.open(t, "/subscribe?topic=public/news&topic=user/alice/inbox", withCookie(nil, "alice"))
+		for _, s := range []*pipeStream{view, mixed} {
+			if s.status != http.StatusOK {
+				t.Fatalf("subscribe: %d", s.status)
+			}
+		}
+		time.Sleep(recheck + recheck/5 + time.Second) // the longest jittered interval
+		synctest.Wait()
+		if !view.open() || !mixed.open() {
+			t.Fatalf("after a recheck that still grants alice's inbox: view open %v, mixed open %v; want both open", view.open(), mixed.open())
+		}
+		app.set(func(a *fakeApp) { delete(a.loggedIn, "alice") })
+		time.Sleep(recheck + recheck/5 + time.Second)
+		synctest.Wait()
+		if view.open() || mixed.open() {
+			t.Fatalf("after alice signed out: view open %v, mixed open %v; want both cut", view.open(), mixed.open())
+		}
+		view.conn.Close()
+		mixed.conn.Close()
 	})
 }
 

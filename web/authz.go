@@ -140,6 +140,9 @@ type access struct {
 	user    string              // the token's subject or the app's user; "" if none
 	expires time.Time           // when the token that admitted it stops being accepted; zero: never
 	cred    *credential         // with auth-request: asked about again while the stream lasts
+	// appRights are the topics whose right only the app granted (a
+	// view's is its topic's): what a recheck asks it to go on granting.
+	appRights []string
 }
 
 // authorizeSubscribe checks that the request may subscribe to every topic,
@@ -179,15 +182,14 @@ func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (access, e
 			rights[i] = viewed
 		}
 	}
-	var missing string
+	var needed []string // the rights neither the token nor anonymity grants
 	for _, t := range rights {
 		if !granted.Allows(t) && !a.AnonymousSubscribe(t) {
-			missing = t
-			break
+			needed = append(needed, t)
 		}
 	}
 	switch {
-	case missing == "":
+	case len(needed) == 0:
 	case s.authReq != nil:
 		// The app decides: a token it does not know may be its own.
 		cred, err := s.appCredential(r)
@@ -198,22 +200,22 @@ func (s *Server) authorizeSubscribe(r *http.Request, topics []string) (access, e
 		if err != nil {
 			return access{}, err
 		}
-		for _, t := range rights {
-			if !granted.Allows(t) && !a.AnonymousSubscribe(t) && !ans.subscribe.Allows(t) {
+		for _, t := range needed {
+			if !ans.subscribe.Allows(t) {
 				return access{}, &apiError{Status: http.StatusForbidden, Field: "topic", Err: auth.ErrForbidden,
 					Msg: fmt.Sprintf("topic: the app does not grant subscribing to %q", t)}
 			}
 		}
 		granted = append(slices.Clip(granted), ans.subscribe...)
-		acc.cred = cred
+		acc.cred, acc.appRights = cred, needed
 		if ans.user != "" {
 			acc.user = ans.user
 		}
 	case !present:
-		return access{}, unauthorized(fmt.Sprintf("authorization: missing; topic %q needs a token", missing), false, auth.ErrNoCredential)
+		return access{}, unauthorized(fmt.Sprintf("authorization: missing; topic %q needs a token", needed[0]), false, auth.ErrNoCredential)
 	default:
 		return access{}, &apiError{Status: http.StatusForbidden, Field: "topic", Err: auth.ErrForbidden,
-			Msg: fmt.Sprintf("topic: the token does not grant subscribing to %q", missing)}
+			Msg: fmt.Sprintf("topic: the token does not grant subscribing to %q", needed[0])}
 	}
 	if len(granted) > 0 {
 		acc.private = hub.WithPrivate(granted.Allows)

@@ -61,11 +61,11 @@ func probeHalfClosed(o *openStream) { o.sub.Beat() }
 // auth-request rechecks, the sharing of disconnects with a cluster, the
 // watcher of hijacked connections (started by the first HTTP/1.1
 // stream), and the summaries of repeated log lines, which it writes at
-// once. Streams that
-// are still open go on, but a client that hangs up is then noticed by the
-// next write that fails, as on systems without a watcher. Call it once
-// the http.Server and the hub have shut down; calling it again does
-// nothing. It returns nil: it is an error only for io.Closer.
+// once. Streams that are still open go on, but a client that hangs up
+// is then noticed by the next write that fails, as on systems without a
+// watcher. Call it once the http.Server and the hub have shut down;
+// calling it again does nothing. It returns nil: it is an error only for
+// io.Closer.
 func (s *Server) Close() error {
 	if s.authReq != nil { // its rechecks log through quiet
 		s.authReq.close()

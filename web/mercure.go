@@ -84,7 +84,7 @@ type mercureCredential struct {
 	present bool
 	all     bool            // a publish key
 	grants  *mercure.Grants // a token's
-	until   time.Time       // the token's exp, if it has one
+	until   time.Time       // when the hub stops accepting the token (Authorizer.Expiry); zero: never
 	user    string          // the token's subject, if it has one
 	key     string          // what rate limits count by
 }
@@ -133,12 +133,8 @@ func (s *Server) mercureToken(r *http.Request) (mercureCredential, error) {
 	if len(claims.Hubd.Subscribe) > 0 {
 		sub = claims.Hubd.Subscribe.Allows
 	}
-	c := mercureCredential{present: true, grants: g.Allow(pub, sub), key: "token:" + auth.Fingerprint(token)}
-	if claims.ExpiresAt != nil {
-		c.until = claims.ExpiresAt.Time
-	}
-	c.user = claims.Subject
-	return c, nil
+	return mercureCredential{present: true, grants: g.Allow(pub, sub), until: a.Expiry(claims), user: claims.Subject,
+		key: "token:" + auth.Fingerprint(token)}, nil
 }
 
 // forbidden is the 403 of a valid token that does not grant what was
@@ -178,7 +174,7 @@ func (s *Server) mercurePublish(w http.ResponseWriter, r *http.Request) {
 // returns its update.
 func (s *Server) mercureUpdate(w http.ResponseWriter, r *http.Request) (*mercure.Update, error) {
 	c := mercureCredential{all: true, key: "ip:" + s.clientIP(r)}
-	if s.cfg.Auth.Enabled() {
+	if s.authOn() {
 		var err error
 		if c, err = s.mercureToken(r); err != nil {
 			return nil, err
@@ -234,7 +230,7 @@ func (s *Server) mercureSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c mercureCredential
-	if s.cfg.Auth.Enabled() {
+	if s.authOn() {
 		if c, err = s.mercureToken(r); err != nil {
 			writeError(w, r, err)
 			return

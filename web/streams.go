@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,20 +36,37 @@ func (l *liveStreams) remove(o *openStream) {
 	delete(l.all, o.n)
 }
 
-// matching returns the open streams d names.
+// matching returns the open streams d names on node.
 func (l *liveStreams) matching(d hub.Disconnect, node string) []*openStream {
+	if d.Stream != "" {
+		n, ok := streamNumber(d.Stream, node)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if o := l.all[n]; ok && o != nil {
+			return []*openStream{o}
+		}
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []*openStream
-	for n, o := range l.all {
-		switch {
-		case d.User != "" && o.user == d.User,
-			d.Topic != "" && slices.Contains(o.sub.Topics, d.Topic),
-			d.Stream != "" && (d.Stream == strconv.FormatUint(n, 10) || node != "" && d.Stream == node+"/"+strconv.FormatUint(n, 10)):
+	for _, o := range l.all {
+		if d.User != "" && o.user == d.User || d.Topic != "" && slices.Contains(o.sub.Topics, d.Topic) {
 			out = append(out, o)
 		}
 	}
 	return out
+}
+
+// streamNumber reads a stream's ID as a disconnect names it: its number
+// as logged (stream_id), or NODE/number naming this node too. ok is false
+// when id names no stream of node.
+func streamNumber(id, node string) (n uint64, ok bool) {
+	if node != "" {
+		id = strings.TrimPrefix(id, node+"/")
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	return n, err == nil && strconv.FormatUint(n, 10) == id // as logged: no sign, no leading zero
 }
 
 // admitted starts what ends an admitted stream on its own: the token's
@@ -59,7 +77,7 @@ func (s *Server) admitted(o *openStream, acc access) {
 		o.expiry = time.AfterFunc(time.Until(acc.expires), func() { s.endStream(o, errTokenExpired) })
 	}
 	if acc.cred != nil {
-		s.authReq.watch(s, o, acc.cred)
+		s.authReq.watch(s, o, acc.cred, acc.appRights)
 	}
 }
 

@@ -230,13 +230,19 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, spec streamSpec) 
 	if spec.ready != nil {
 		spec.ready(w, o.sub)
 	}
-	s.admitted(o, spec.acc)
 	var out http.ResponseWriter = w
 	if o.raw = hijack(w, r); o.raw != nil {
 		// The request's context ends when this handler returns, and an
 		// idle stream need not keep it (nor its parents) alive.
 		out, o.ctx = o.raw, context.Background()
 		r = r.WithContext(o.ctx)
+	}
+	// Admitted once o.ctx is final, since a disconnect or an expiry may
+	// end the stream (and log with it) from another goroutine at once;
+	// and before the hang-up watch, whose end of the stream releases what
+	// admitted holds.
+	s.admitted(o, spec.acc)
+	if o.raw != nil {
 		s.hangups.watch(o)
 	}
 	o.stream, err = sse.NewSSE(out, r, s.streams...)

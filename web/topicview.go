@@ -137,20 +137,7 @@ type topicPage struct {
 // stream that keeps it current. Without the right to subscribe to the
 // topic the page says so, with the status of the refusal.
 func (s *Server) handleTopicPage(w http.ResponseWriter, r *http.Request) {
-	raw := strings.TrimPrefix(r.URL.EscapedPath(), viewPagePath)
-	topic, err := url.PathUnescape(raw)
-	if err == nil {
-		err = hub.ValidateTopic(topic)
-		if err == nil && hub.Reserved(topic) {
-			err = fmt.Errorf("%q is one of the hub's own topics, which have no view", topic)
-		}
-		if err != nil {
-			err = badField("topic", err)
-		}
-	}
-	if err == nil {
-		_, err = s.authorizeSubscribe(r, []string{viewPrefix + topic})
-	}
+	topic, err := s.viewRequest(r)
 	d := pageData{Title: topic, Nav: "dashboard"}
 	if err != nil {
 		status, msg := http.StatusBadRequest, err.Error()
@@ -164,6 +151,23 @@ func (s *Server) handleTopicPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Topic = topicPage{View: s.topicViewOf(topic), Stream: "/topics/" + url.PathEscape(viewPrefix+topic)}
 	s.render(w, r, "topic.html", d)
+}
+
+// viewRequest returns the topic whose view r asks for, and an error if
+// it names none that has a view or r may not follow it.
+func (s *Server) viewRequest(r *http.Request) (string, error) {
+	topic, err := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), viewPagePath))
+	if err != nil {
+		return topic, err
+	}
+	if err := hub.ValidateTopic(topic); err != nil {
+		return topic, badField("topic", err)
+	}
+	if hub.Reserved(topic) {
+		return topic, badField("topic", fmt.Errorf("%q is one of the hub's own topics, which have no view", topic))
+	}
+	_, err = s.authorizeSubscribe(r, []string{viewPrefix + topic})
+	return topic, err
 }
 
 // handleTopicForm takes the dashboard's "open a topic" form to the

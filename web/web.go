@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/time/rate"
 
 	"github.com/hubd-dev/hubd/auth"
@@ -177,7 +178,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, name := range c.AuthRequestForward {
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			errs = append(errs, fmt.Errorf("auth request forward %q: not a header name", name))
 		}
 	}
@@ -249,20 +250,6 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
-}
-
-// validHeaderName reports whether name is an HTTP header name (a token).
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Server serves hubd's HTTP API for one hub.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/hubd-dev/hubd/auth"
 	"github.com/hubd-dev/hubd/cluster"
@@ -492,7 +493,7 @@ var settings = []setting{
 			return errors.New("empty: name at least one header, such as Cookie")
 		}
 		for _, n := range names {
-			if strings.ContainsAny(n, " :()<>@,;\\\"/[]?={}") {
+			if !httpguts.ValidHeaderFieldName(n) {
 				return fmt.Errorf("%q is not a header name", n)
 			}
 		}

@@ -203,7 +203,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Info("authorization on: publishing needs a token or key",
 			"hmac_secret", len(ac.Secret) > 0, "public_keys", len(ac.PublicKeys), "jwks_url", ac.JWKSURL,
 			"jwt_issuer", ac.Issuer, "jwt_audience", ac.Audience, "jwt_allow_no_exp", ac.AllowNoExpiry,
-			"publish_keys", len(ac.PublishKeys), "anonymous_subscribe", strings.Join(ac.AnonymousSubscribe, ","))
+			"publish_keys", len(ac.PublishKeys), "anonymous_subscribe", strings.Join(ac.AnonymousSubscribe, ","),
+			"auth_request", cfg.AuthRequest != "")
+	case cfg.AuthRequest != "":
+		log.Info("authorization on: the app behind auth-request decides for its sessions",
+			"anonymous_subscribe", strings.Join(ac.AnonymousSubscribe, ","))
 	case cfg.InsecureAnonymous:
 		log.Warn("anyone who can reach this address may publish and subscribe: there is no authorization; "+
 			"requests are answered for localhost, IP addresses and allowed-hosts only", "addr", ln.Addr().String(),
@@ -216,7 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("hubd started", "version", version, "node_id", h.NodeID(), "url", url, "history_size", cfg.HistorySize, "history_per_topic", cfg.HistoryPerTopic,
 		"heartbeat", cfg.Heartbeat, "max_streams", cfg.MaxStreams, "cluster", cfg.Cluster, "epoch", h.Epoch())
 
-	if cfg.Demos && authz.Enabled() {
+	if cfg.Demos && cfg.authorizing() {
 		log.Info("demos off: with authorization on they would let anyone publish to the demo topics")
 	}
 	statsCtx, stopStats := context.WithCancel(context.Background())
