@@ -164,3 +164,25 @@ func extractFile(t *testing.T, archive, name, dst string) {
 		return
 	}
 }
+
+// TestReleaseTargetsBuild compiles hubd for every target .goreleaser.yaml
+// names, as make dist does, so that code for one system alone (a syscall
+// that Windows lacks, say) cannot break the release unnoticed. It runs
+// where TestReleaseArchive does: each target compiles the standard
+// library anew the first time.
+func TestReleaseTargetsBuild(t *testing.T) {
+	if os.Getenv("CI") != "true" && os.Getenv("HUBD_RELEASE_TEST") != "1" {
+		t.Skip("cross-compiles six targets; set HUBD_RELEASE_TEST=1 (CI=true runs it)")
+	}
+	b := readReleaseConfig(t)["builds"].([]any)[0].(map[string]any)
+	for _, goos := range b["goos"].([]any) {
+		for _, goarch := range b["goarch"].([]any) {
+			target := goos.(string) + "/" + goarch.(string)
+			cmd := exec.Command("go", "build", "-o", os.DevNull, ".")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos.(string), "GOARCH="+goarch.(string))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s: %v\n%s", target, err, out)
+			}
+		}
+	}
+}
