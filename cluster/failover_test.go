@@ -119,8 +119,9 @@ func (c *cutter) close() {
 
 // records keeps the messages of the log records it handles.
 type records struct {
-	mu   sync.Mutex
-	msgs []string
+	mu    sync.Mutex
+	msgs  []string
+	lines []string // each record with its time and attributes, for a failure's report
 }
 
 func (r *records) Enabled(context.Context, slog.Level) bool { return true }
@@ -130,7 +131,28 @@ func (r *records) Handle(_ context.Context, rec slog.Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, rec.Message)
+	line := rec.Time.Format("15:04:05.000") + " " + rec.Level.String() + " " + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	r.lines = append(r.lines, line)
 	return nil
+}
+
+// dumpOnFailure logs every record when the test fails, so that a failure
+// seen only under load says what the Log went through.
+func (r *records) dumpOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, line := range r.lines {
+			t.Log(line)
+		}
+	})
 }
 
 func (r *records) all() []string {
@@ -154,6 +176,7 @@ func TestFollowMovesWithTheConnection(t *testing.T) {
 	cfg := testConfig(srvs[0])
 	cfg.URLs, cfg.Replicas = link.url(), 3
 	logs := &records{}
+	logs.dumpOnFailure(t)
 	l, err := cluster.Open(t.Context(), cfg, slog.New(logs))
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -126,7 +126,9 @@ func (l *Log) followOnce(ctx context.Context, back <-chan struct{}, last *uint64
 	defer l.dropConsumer(cons)
 	// A follow starts over after the connection came back, maybe to a
 	// server that lost what it held: check before waiting on a pull.
-	if err := l.checkIdle(ctx, cons, *last); err != nil {
+	// A consumer that lags the stream is fine here: it may sit on a
+	// replica that has not applied the newest events yet.
+	if _, err := l.checkIdle(ctx, cons, *last); err != nil {
 		return err
 	}
 	var delivered uint64 // the consumer's count of messages it sent
@@ -136,7 +138,14 @@ func (l *Log) followOnce(ctx context.Context, back <-chan struct{}, last *uint64
 		err := l.pull(pull, back, cons, &delivered, last, fn)
 		cancel()
 		if err == nil && *last == before {
-			err = l.checkIdle(ctx, cons, *last)
+			var lags bool
+			lags, err = l.checkIdle(ctx, cons, *last)
+			if err == nil && lags {
+				// A whole pull went by while the stream's leader held an
+				// event this consumer never sent: start over with a new
+				// consumer rather than wait on this one.
+				err = fmt.Errorf("follow after %d: the consumer on server %s sent nothing while the stream holds more", *last, consumerServer(cons))
+			}
 		}
 		if err != nil {
 			return err
@@ -146,19 +155,27 @@ func (l *Log) followOnce(ctx context.Context, back <-chan struct{}, last *uint64
 
 // checkIdle is called when a follow starts and after a pull that
 // delivered nothing: it checks that the stream did not lose events this
-// follower is behind or has delivered already. A loss is an error wrapping ErrDamaged, in a fatal:
-// this node stops, instead of waiting forever for events that are gone
-// or handing out IDs that named other events (Append refuses from then
-// on); a restart gives what remains a new epoch. Nothing is decided when
-// the stream cannot be asked: the next pull tells.
-func (l *Log) checkIdle(ctx context.Context, cons jetstream.Consumer, last uint64) error {
+// follower is behind or has delivered already. A loss is an error
+// wrapping ErrDamaged, in a fatal: this node stops, instead of waiting
+// forever for events that are gone or handing out IDs that named other
+// events (Append refuses from then on); a restart gives what remains a
+// new epoch. Nothing is decided when the stream cannot be asked: the next
+// pull tells.
+//
+// The stream's state comes from its leader, but a consumer answers from
+// the server that holds it, which may be a replica a little behind the
+// leader. So when the consumer has nothing to send while the leader says
+// there is more, the leader is asked for the first event after last: if
+// it has one, nothing is lost and lags is true (the consumer is behind);
+// only if it has none is that a loss.
+func (l *Log) checkIdle(ctx context.Context, cons jetstream.Consumer, last uint64) (lags bool, err error) {
 	info, err := l.stream.Info(ctx)
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	ci, err := cons.Info(ctx) // after the stream's: an event stored in between is pending
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	st := info.State
 	var lost span
@@ -168,12 +185,27 @@ func (l *Log) checkIdle(ctx context.Context, cons jetstream.Consumer, last uint6
 		lost = span{st.LastSeq + 1, last}
 		why = fmt.Sprintf("the stream's last sequence went back from %d to %d: new events would take IDs that named others", last, st.LastSeq)
 	case st.LastSeq > last && st.Msgs > 0 && ci.NumPending == 0 && st.LastSeq != l.ghost.Load():
+		next, err := l.stream.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(l.cfg.SubjectPrefix+".>"))
+		switch {
+		case err == nil && next.Sequence > last:
+			return true, nil
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return false, nil // undecided: the next pull tells
+		}
 		lost = span{last + 1, st.LastSeq}
 		why = fmt.Sprintf("the stream says it holds up to sequence %d but has nothing to deliver after %d", st.LastSeq, last)
 	default:
-		return nil
+		return false, nil
 	}
-	return fatal{l.breakOn(lost, why)}
+	return false, fatal{l.breakOn(lost, why)}
+}
+
+// consumerServer names the server that holds cons, for a log line.
+func consumerServer(cons jetstream.Consumer) string {
+	if c := cons.CachedInfo().Cluster; c != nil && c.Leader != "" {
+		return c.Leader
+	}
+	return "(unknown)"
 }
 
 // breakOn records a loss found while the Log runs and makes Append refuse
