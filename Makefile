@@ -117,12 +117,19 @@ bench-cluster-wide:
 ## built from that commit as a third target. SCENARIOS="fanout-max burst" limits the run;
 ## writes bench/<date>/vs/<stamp>-<scenario>-<target>.txt and the table bench/<date>/vs/<stamp>-summary.md
 ## bench-vs-ref: the same scenarios against hubd and hubd built from REF=<rev>
-.PHONY: bench-vs-nchan bench-vs-ref
+## bench-vs-cluster: hubd alone, with -cluster embedded and with a separate NATS server
+## (bin/nats-server), back to back, in issue 25's scenarios (topics: 5,000 subscribers on
+## 5,000 topics, 8 publishers; burst: 1,000 subscribers, one sequential publisher) unless
+## SCENARIOS says otherwise; REF=<rev> adds the three built from that commit
+.PHONY: bench-vs-nchan bench-vs-ref bench-vs-cluster
 bench-vs-nchan:
 	scripts/bench-vs.sh hubd nchan $(if $(REF),hubd@$(REF))
 bench-vs-ref:
 	@[ -n "$(REF)" ] || { echo "bench-vs-ref: give the reference commit, REF=<rev>" >&2; exit 2; }
 	scripts/bench-vs.sh hubd hubd@$(REF)
+bench-vs-cluster:
+	SCENARIOS="$${SCENARIOS:-topics burst}" scripts/bench-vs.sh hubd hubd-embedded hubd-nats \
+	  $(if $(REF),hubd@$(REF) hubd-embedded@$(REF) hubd-nats@$(REF))
 
 ## bench-load: every load scenario, one after the other
 bench-load: bench-idle bench-fanout bench-fanout-max bench-topics bench-burst

@@ -15,6 +15,15 @@
 #   hubd@REV    hubd built from git commit REV in a temporary worktree,
 #               kept as bin/hubd-<shortrev>, run like hubd, and named
 #               hubd@<shortrev> in the files and the table
+#   hubd-embedded[@REV]
+#               the same hubd with -cluster embedded: its event log in a
+#               NATS server inside it, storing in a fresh temporary folder
+#   hubd-nats[@REV]
+#               the same hubd with -cluster nats://...: its event log in a
+#               separate NATS server (bin/nats-server, built from the
+#               version go.mod requires) with JetStream in a fresh
+#               temporary folder; the hub's CPU and memory are hubd's
+#               alone, and the NATS server's are reported beside them
 #
 # Environment (defaults are the issue's scale; lower them to try the harness):
 #   SCENARIOS    which scenarios, in order (default: idle fanout-max fanout-5 burst topics)
@@ -26,6 +35,7 @@
 #   BURST_COUNT  burst's publishes (5000)
 #   TOPICS       topics' topics, one subscriber each (5000)
 #   PORT         where each hub listens on 127.0.0.1 (18090)
+#   NATS_PORT    where hubd-nats's NATS server listens on 127.0.0.1 (18422)
 #   STAMP        the date in the output names (today, UTC)
 #
 # Writes bench/DATE/vs/STAMP-SCENARIO-TARGET.txt (hubload's output) and
@@ -36,7 +46,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-usage() { echo "usage: scripts/bench-vs.sh TARGET... (hubd, nchan, hubd@REV)" >&2; exit 2; }
+usage() { echo "usage: scripts/bench-vs.sh TARGET... (hubd, hubd-embedded, hubd-nats, each with an optional @REV, or nchan)" >&2; exit 2; }
 [ $# -gt 0 ] || usage
 
 SCENARIOS=${SCENARIOS:-idle fanout-max fanout-5 burst topics}
@@ -48,6 +58,7 @@ BURST_SUBS=${BURST_SUBS:-1000}
 BURST_COUNT=${BURST_COUNT:-5000}
 TOPICS=${TOPICS:-5000}
 PORT=${PORT:-18090}
+NATS_PORT=${NATS_PORT:-18422}
 STAMP=${STAMP:-$(date -u +%F)}
 out=bench/$(date -u +%F)/vs   # raw output in a dated folder, apart from the programs
 url="http://127.0.0.1:$PORT"
@@ -74,12 +85,12 @@ done
 targets=()
 for t in "$@"; do
   case $t in
-    hubd|nchan) targets+=("$t") ;;
-    hubd@?*)
-      short=$(git rev-parse --short --verify --quiet "${t#hubd@}^{commit}") ||
-        { echo "bench-vs: target $t: ${t#hubd@} is not a commit" >&2; exit 2; }
-      targets+=("hubd@$short") ;;
-    *) echo "bench-vs: unknown target $t (want hubd, nchan or hubd@REV)" >&2; exit 2 ;;
+    hubd|hubd-embedded|hubd-nats|nchan) targets+=("$t") ;;
+    hubd@?*|hubd-embedded@?*|hubd-nats@?*)
+      short=$(git rev-parse --short --verify --quiet "${t#*@}^{commit}") ||
+        { echo "bench-vs: target $t: ${t#*@} is not a commit" >&2; exit 2; }
+      targets+=("${t%%@*}@$short") ;;
+    *) echo "bench-vs: unknown target $t (want hubd, hubd-embedded, hubd-nats, each with an optional @REV, or nchan)" >&2; exit 2 ;;
   esac
 done
 if others=$(pgrep -fa 'hubload|nginx: worker'); then
@@ -89,6 +100,7 @@ fi
 
 # What the exit trap stops and removes.
 server=""    # PID of the running hub (hubd, or nginx's master)
+nats=""      # PID of hubd-nats's NATS server
 load=""      # PID of the running hubload
 tmpdirs=()
 worktrees=()
@@ -102,11 +114,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 stop_server() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    server=""
-  fi
+  local pid
+  for pid in "$server" "$nats"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  server="" nats=""
 }
 
 # wait_http waits until something answers HTTP on $url, or fails after 10 s
@@ -129,6 +144,11 @@ CGO_ENABLED=0 go build -trimpath -o bin/hubload ./cmd/hubload
 # prepare TARGET builds or installs what a target needs, once.
 prepare() {
   case $1 in
+    hubd-nats*)
+      [ -x bin/nats-server ] || CGO_ENABLED=0 go build -trimpath -o bin/nats-server github.com/nats-io/nats-server/v2
+      prepare "hubd${1#hubd-nats}" ;;
+    hubd-embedded*)
+      prepare "hubd${1#hubd-embedded}" ;;
     hubd)
       CGO_ENABLED=0 go build -trimpath -o bin/hubd ./cmd/hubd ;;
     nchan)
@@ -167,6 +187,31 @@ start() {
       server=$!
       wait_http "$1"
       pids=$server proto=hubd ;;
+    hubd-embedded|hubd-embedded@*)
+      local bin=bin/hubd data
+      [ "$1" = hubd-embedded ] || bin=bin/hubd-${1#hubd-embedded@}
+      data=$(mktemp -d); tmpdirs+=("$data")
+      # shellcheck disable=SC2086 # HUBD_FLAGS is a list of flags
+      "$bin" -addr "127.0.0.1:$PORT" -log-level warn -cluster embedded -data-dir "$data" ${HUBD_FLAGS:-} >>"$logdir/$1.log" 2>&1 &
+      server=$!
+      wait_ready "$1"
+      pids=$server proto=hubd ;;
+    hubd-nats|hubd-nats@*)
+      local bin=bin/hubd store
+      [ "$1" = hubd-nats ] || bin=bin/hubd-${1#hubd-nats@}
+      store=$(mktemp -d); tmpdirs+=("$store")
+      bin/nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$store" -n bench-vs >>"$logdir/$1-nats.log" 2>&1 &
+      nats=$!
+      for _ in $(seq 200); do
+        grep -qs "Server is ready" "$logdir/$1-nats.log" && break
+        kill -0 "$nats" 2>/dev/null || { echo "bench-vs: the NATS server of $1 exited while starting" >&2; tail -n 20 "$logdir/$1-nats.log" >&2; return 1; }
+        sleep 0.05
+      done
+      # shellcheck disable=SC2086 # HUBD_FLAGS is a list of flags
+      "$bin" -addr "127.0.0.1:$PORT" -log-level warn -cluster "nats://127.0.0.1:$NATS_PORT" ${HUBD_FLAGS:-} >>"$logdir/$1.log" 2>&1 &
+      server=$!
+      wait_ready "$1"
+      pids=$server proto=hubd ;;
     nchan)
       nginx_prefix=$(mktemp -d); tmpdirs+=("$nginx_prefix")
       mkdir -p "$nginx_prefix/logs" "$nginx_prefix/tmp"
@@ -185,6 +230,20 @@ start() {
   esac
 }
 
+# wait_ready waits until hubd answers /readyz with 200 (in a cluster: it
+# reached its event log and caught up), or fails after 30 s or when it
+# exits.
+wait_ready() {
+  wait_http "$1" || return 1
+  for _ in $(seq 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && return 0
+    kill -0 "$server" 2>/dev/null || { echo "bench-vs: $1 exited while starting" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "bench-vs: $1 is not ready on $url/readyz" >&2
+  return 1
+}
+
 logdir=$(mktemp -d); tmpdirs+=("$logdir")
 for t in "${targets[@]}"; do prepare "$t"; done
 
@@ -197,7 +256,9 @@ for s in $SCENARIOS; do
     echo "== $s against $t: hubload ${flags[*]}"
     start "$t"
     # In the background, so that a signal to this script is handled at once.
-    ./bin/hubload -target "$proto" -label "$t" -scenario "$s" -url "$url" -hub-pid "$pids" "${flags[@]}" >"$file" &
+    natsflag=()
+    [ -z "$nats" ] || natsflag=(-nats-pid "$nats")
+    ./bin/hubload -target "$proto" -label "$t" -scenario "$s" -url "$url" -hub-pid "$pids" "${natsflag[@]}" "${flags[@]}" >"$file" &
     load=$!
     if wait "$load"; then
       load=""
@@ -208,6 +269,7 @@ for s in $SCENARIOS; do
       cat "$file"
       echo "bench-vs: $s against $t failed; its output is in $file" >&2
       [ "$t" != nchan ] || tail -n 20 "$nginx_prefix/logs/error.log" >&2 || true
+      tail -n 20 "$logdir/$t.log" >&2 2>/dev/null || true
       failed=1
     fi
     stop_server
