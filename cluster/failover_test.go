@@ -117,11 +117,10 @@ func (c *cutter) close() {
 	}
 }
 
-// records keeps the messages of the log records it handles.
+// records keeps the log records it handles.
 type records struct {
-	mu    sync.Mutex
-	msgs  []string
-	lines []string // each record with its time and attributes, for a failure's report
+	mu   sync.Mutex
+	recs []slog.Record
 }
 
 func (r *records) Enabled(context.Context, slog.Level) bool { return true }
@@ -130,13 +129,7 @@ func (r *records) WithGroup(string) slog.Handler            { return r }
 func (r *records) Handle(_ context.Context, rec slog.Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, rec.Message)
-	line := rec.Time.Format("15:04:05.000") + " " + rec.Level.String() + " " + rec.Message
-	rec.Attrs(func(a slog.Attr) bool {
-		line += " " + a.String()
-		return true
-	})
-	r.lines = append(r.lines, line)
+	r.recs = append(r.recs, rec.Clone())
 	return nil
 }
 
@@ -149,7 +142,12 @@ func (r *records) dumpOnFailure(t *testing.T) {
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		for _, line := range r.lines {
+		for _, rec := range r.recs {
+			line := rec.Time.Format("15:04:05.000") + " " + rec.Level.String() + " " + rec.Message
+			rec.Attrs(func(a slog.Attr) bool {
+				line += " " + a.String()
+				return true
+			})
 			t.Log(line)
 		}
 	})
@@ -158,7 +156,11 @@ func (r *records) dumpOnFailure(t *testing.T) {
 func (r *records) all() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.msgs)
+	msgs := make([]string, len(r.recs))
+	for i, rec := range r.recs {
+		msgs[i] = rec.Message
+	}
+	return msgs
 }
 
 // TestFollowMovesWithTheConnection is a node whose NATS server dies

@@ -185,9 +185,10 @@ func (l *Log) checkIdle(ctx context.Context, cons jetstream.Consumer, last uint6
 		lost = span{st.LastSeq + 1, last}
 		why = fmt.Sprintf("the stream's last sequence went back from %d to %d: new events would take IDs that named others", last, st.LastSeq)
 	case st.LastSeq > last && st.Msgs > 0 && ci.NumPending == 0 && st.LastSeq != l.ghost.Load():
-		next, err := l.stream.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(l.cfg.SubjectPrefix+".>"))
+		// The leader answers with the first event from last+1 on, if any.
+		_, err := l.stream.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(streamSubject(l.cfg.SubjectPrefix)))
 		switch {
-		case err == nil && next.Sequence > last:
+		case err == nil:
 			return true, nil
 		case !errors.Is(err, jetstream.ErrMsgNotFound):
 			return false, nil // undecided: the next pull tells

@@ -234,7 +234,7 @@ func (c Config) streamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              c.Stream,
 		Description:       "hubd event log",
-		Subjects:          []string{c.SubjectPrefix + ".>"},
+		Subjects:          []string{streamSubject(c.SubjectPrefix)},
 		Retention:         jetstream.LimitsPolicy,
 		Discard:           jetstream.DiscardOld,
 		Storage:           jetstream.FileStorage,

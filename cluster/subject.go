@@ -112,6 +112,10 @@ func unhex(c byte) int {
 	return -1
 }
 
+// streamSubject is the subject filter that holds every event under prefix:
+// the stream's, and what a lookup of any next event asks for.
+func streamSubject(prefix string) string { return prefix + ".>" }
+
 // subject returns the subject of an event to topics (at least one).
 func subject(prefix string, topics []string) string {
 	if len(topics) == 1 {

@@ -179,36 +179,29 @@ prepare() {
 # nginx_prefix, its temporary prefix with the error log.
 start() {
   case $1 in
-    hubd|hubd@*)
-      local bin=bin/hubd
-      [ "$1" = hubd ] || bin=bin/hubd-${1#hubd@}
+    hubd*)
+      # hubd[-embedded|-nats][@REV]: the build, then what its log runs on.
+      local bin=bin/hubd kind=${1%%@*} cluster=()
+      [ "$kind" = "$1" ] || bin=bin/hubd-${1#*@}
+      case $kind in
+        hubd-embedded)
+          local data
+          data=$(mktemp -d); tmpdirs+=("$data")
+          cluster=(-cluster embedded -data-dir "$data") ;;
+        hubd-nats)
+          local store
+          store=$(mktemp -d); tmpdirs+=("$store")
+          bin/nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$store" -n bench-vs >>"$logdir/$1-nats.log" 2>&1 &
+          nats=$!
+          for _ in $(seq 200); do
+            grep -qs "Server is ready" "$logdir/$1-nats.log" && break
+            kill -0 "$nats" 2>/dev/null || { echo "bench-vs: the NATS server of $1 exited while starting" >&2; tail -n 20 "$logdir/$1-nats.log" >&2; return 1; }
+            sleep 0.05
+          done
+          cluster=(-cluster "nats://127.0.0.1:$NATS_PORT") ;;
+      esac
       # shellcheck disable=SC2086 # HUBD_FLAGS is a list of flags
-      "$bin" -addr "127.0.0.1:$PORT" -log-level warn ${HUBD_FLAGS:-} >>"$logdir/$1.log" 2>&1 &
-      server=$!
-      wait_http "$1"
-      pids=$server proto=hubd ;;
-    hubd-embedded|hubd-embedded@*)
-      local bin=bin/hubd data
-      [ "$1" = hubd-embedded ] || bin=bin/hubd-${1#hubd-embedded@}
-      data=$(mktemp -d); tmpdirs+=("$data")
-      # shellcheck disable=SC2086 # HUBD_FLAGS is a list of flags
-      "$bin" -addr "127.0.0.1:$PORT" -log-level warn -cluster embedded -data-dir "$data" ${HUBD_FLAGS:-} >>"$logdir/$1.log" 2>&1 &
-      server=$!
-      wait_ready "$1"
-      pids=$server proto=hubd ;;
-    hubd-nats|hubd-nats@*)
-      local bin=bin/hubd store
-      [ "$1" = hubd-nats ] || bin=bin/hubd-${1#hubd-nats@}
-      store=$(mktemp -d); tmpdirs+=("$store")
-      bin/nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$store" -n bench-vs >>"$logdir/$1-nats.log" 2>&1 &
-      nats=$!
-      for _ in $(seq 200); do
-        grep -qs "Server is ready" "$logdir/$1-nats.log" && break
-        kill -0 "$nats" 2>/dev/null || { echo "bench-vs: the NATS server of $1 exited while starting" >&2; tail -n 20 "$logdir/$1-nats.log" >&2; return 1; }
-        sleep 0.05
-      done
-      # shellcheck disable=SC2086 # HUBD_FLAGS is a list of flags
-      "$bin" -addr "127.0.0.1:$PORT" -log-level warn -cluster "nats://127.0.0.1:$NATS_PORT" ${HUBD_FLAGS:-} >>"$logdir/$1.log" 2>&1 &
+      "$bin" -addr "127.0.0.1:$PORT" -log-level warn "${cluster[@]}" ${HUBD_FLAGS:-} >>"$logdir/$1.log" 2>&1 &
       server=$!
       wait_ready "$1"
       pids=$server proto=hubd ;;
@@ -230,9 +223,9 @@ start() {
   esac
 }
 
-# wait_ready waits until hubd answers /readyz with 200 (in a cluster: it
-# reached its event log and caught up), or fails after 30 s or when it
-# exits.
+# wait_ready waits until hubd answers /readyz with 200 (in a cluster:
+# once it reached its event log and caught up), or fails after 30 s or
+# when it exits.
 wait_ready() {
   wait_http "$1" || return 1
   for _ in $(seq 600); do
