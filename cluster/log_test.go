@@ -25,7 +25,7 @@ const waitFor = 15 * time.Second
 // startNATS starts a real NATS server with JetStream storing in dir, on
 // 127.0.0.1:port (a random port when port is 0), and stops it when the
 // test ends.
-func startNATS(t *testing.T, dir string, port int) *server.Server {
+func startNATS(t testing.TB, dir string, port int) *server.Server {
 	t.Helper()
 	return runNATS(t, &server.Options{StoreDir: dir, Port: port})
 }
@@ -33,7 +33,7 @@ func startNATS(t *testing.T, dir string, port int) *server.Server {
 // runNATS starts a NATS server with opts, with JetStream, on 127.0.0.1,
 // without logs or signal handlers; a zero Port takes a random one, an
 // empty StoreDir a temporary one. It stops when the test ends.
-func runNATS(t *testing.T, opts *server.Options) *server.Server {
+func runNATS(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	opts.Host, opts.JetStream, opts.NoLog, opts.NoSigs = "127.0.0.1", true, true, true
 	if opts.Port == 0 {
