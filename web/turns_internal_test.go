@@ -30,7 +30,10 @@ import (
 // write turns; connState, if not nil, is the server's ConnState hook.
 func newTurnServer(t *testing.T, n int, cfg Config, connState func(net.Conn, http.ConnState)) (*hub.Hub, *Server, string) {
 	t.Helper()
-	h, err := hub.New(hub.Config{Heartbeat: time.Hour})
+	// A client buffer above any test's event count: a test's reader that
+	// falls behind by the default 64 frames while a publisher runs flat
+	// out would be evicted, which is not what these tests are about.
+	h, err := hub.New(hub.Config{Heartbeat: time.Hour, ClientBuffer: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
