@@ -43,6 +43,7 @@ type Subscriber struct {
 	ch     chan *Frame
 	last   uint64
 	closed bool
+	quiet  uint8 // Quiet's count: calls since a frame was last queued
 	err    error
 	// Value is free for the owner to attach its own state.
 	Value any
@@ -77,11 +78,30 @@ func (s *Subscriber) Offer(f *Frame) (queued, evicted bool) {
 	}
 	select {
 	case s.ch <- f:
+		s.quiet = 0
 		return true, false
 	default:
 		s.Close(ErrSlow)
 		return false, true
 	}
+}
+
+// Quiet counts one tick of a clock and reports whether no frame was
+// queued for the subscriber during the last n ticks (n at least 1); the
+// count then starts over. A hub's heartbeat clock ticks twice per
+// interval and asks Quiet(2) before offering a heartbeat: an idle
+// subscriber gets one every interval, one that events keep busy gets
+// none (their writes do a heartbeat's work), and none goes longer than
+// the interval without a write. A closed subscriber is never quiet.
+func (s *Subscriber) Quiet(n uint8) bool {
+	if s.closed {
+		return false
+	}
+	if s.quiet++; s.quiet < n {
+		return false
+	}
+	s.quiet = 0
+	return true
 }
 
 // Close closes the subscriber's channel with reason, once. Frames already

@@ -556,3 +556,34 @@ func TestGroupBroadcastDoesNotAllocate(t *testing.T) {
 		t.Errorf("Broadcast to %d subscribers allocates %v times, want 0", len(subs), allocs)
 	}
 }
+
+// TestQuiet checks the count Quiet keeps: a subscriber is quiet once n
+// calls went by with nothing queued, the count starts over then and at
+// every queued frame (a skipped or refused one does not count), and a
+// closed subscriber is never quiet.
+func TestQuiet(t *testing.T) {
+	s := broadcast.NewSubscriber(4, 0)
+	calls := func(n int) (quiet []bool) {
+		for range n {
+			quiet = append(quiet, s.Quiet(2))
+		}
+		return quiet
+	}
+	if got := calls(4); !slices.Equal(got, []bool{false, true, false, true}) {
+		t.Errorf("idle: Quiet(2) = %v, want every second call true", got)
+	}
+	s.Quiet(2)
+	s.Offer(&broadcast.Frame{ID: 1})
+	if got := calls(2); !slices.Equal(got, []bool{false, true}) {
+		t.Errorf("after a queued frame: %v, want the count started over", got)
+	}
+	s.Quiet(2)
+	s.Offer(&broadcast.Frame{ID: 1}) // seen already: skipped, not queued
+	if got := s.Quiet(2); !got {
+		t.Error("a skipped frame started the count over")
+	}
+	s.Close(broadcast.ErrClosed)
+	if got := calls(3); slices.Contains(got, true) {
+		t.Errorf("closed: %v, want never quiet", got)
+	}
+}

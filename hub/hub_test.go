@@ -972,6 +972,95 @@ func TestHeartbeatTicker(t *testing.T) {
 	})
 }
 
+// TestHeartbeatSkipsBusyStreams checks, on a fake clock, which streams
+// the ticker gives a heartbeat: an idle one every interval, one that got
+// an event only once it has been quiet for an interval since, and one
+// that events keep busy never; and that no stream goes longer than the
+// interval without a frame.
+func TestHeartbeatSkipsBusyStreams(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		h, err := hub.New(hub.Config{Heartbeat: interval, ClientBuffer: 256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		type arrival struct {
+			at   time.Duration
+			beat bool
+		}
+		var mu sync.Mutex
+		got := map[string][]arrival{}
+		var wg sync.WaitGroup
+		subs := map[string]*hub.Subscription{}
+		for _, name := range []string{"busy", "idle", "once"} {
+			s, err := h.Subscribe([]string{name}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs[name] = s
+			wg.Go(func() {
+				for f := range s.C() {
+					mu.Lock()
+					got[name] = append(got[name], arrival{time.Since(start), f.ID == 0})
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(time.Second)
+		publish(t, h, 1, "once")
+		for range 20 { // busy: an event every 2 s, from 1 s to 39 s
+			publish(t, h, 1, "busy")
+			time.Sleep(2 * time.Second)
+		}
+		time.Sleep(time.Second) // to 41 s
+		synctest.Wait()
+		for _, s := range subs {
+			s.Close()
+		}
+		wg.Wait()
+
+		beats := func(name string) (at []time.Duration) {
+			for _, a := range got[name] {
+				if a.beat {
+					at = append(at, a.at)
+				}
+			}
+			return at
+		}
+		s := func(n ...int) (d []time.Duration) {
+			for _, x := range n {
+				d = append(d, time.Duration(x)*time.Second)
+			}
+			return d
+		}
+		if b := beats("busy"); len(b) != 0 {
+			t.Errorf("the busy stream got heartbeats at %v, want none", b)
+		}
+		if b := beats("idle"); !slices.Equal(b, s(10, 20, 30, 40)) {
+			t.Errorf("the idle stream got heartbeats at %v, want every %v", b, interval)
+		}
+		// Its event at 1 s: the ticks at 5 s and 10 s find it quiet once,
+		// and then twice.
+		if b := beats("once"); !slices.Equal(b, s(10, 20, 30, 40)) {
+			t.Errorf("the stream with one event got heartbeats at %v, want 10s, 20s, 30s, 40s", b)
+		}
+		for name, as := range got {
+			last := time.Duration(0)
+			for _, a := range append(as, arrival{at: 41 * time.Second}) {
+				if a.at-last > interval {
+					t.Errorf("%s: nothing written from %v to %v, longer than the interval", name, last, a.at)
+				}
+				last = a.at
+			}
+		}
+		if err := h.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestShutdown(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
