@@ -328,7 +328,7 @@ var settings = []setting{
 	stringSetting("history-file", "", "file the history is saved to at a graceful stop and restored from (then removed) at start, so that clients reconnecting after a restart miss nothing; empty: none", func(c *config) *string { return &c.HistoryFile }),
 	durationSetting("idempotency-window", hub.DefaultIdempotencyWindow, "how long a publish's Idempotency-Key is remembered on a single node: a repeat with the same key (and credential) within it answers the first result and publishes nothing; a cluster uses its stream's duplicate window", func(c *config) *time.Duration { return &c.IdempotencyWindow }),
 	intSetting("client-buffer", hub.DefaultClientBuffer, "frames that may wait for one subscriber before it is evicted", func(c *config) *int { return &c.ClientBuffer }, 1),
-	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments to every subscriber", func(c *config) *time.Duration { return &c.Heartbeat }),
+	durationSetting("heartbeat", heartbeat.DefaultInterval, "interval of heartbeat comments: an idle stream gets one every interval, one that events keep writing gets none, and none goes longer without a write", func(c *config) *time.Duration { return &c.Heartbeat }),
 	durationSetting("write-timeout", web.DefaultWriteTimeout, "deadline of every write to a subscriber", func(c *config) *time.Duration { return &c.WriteTimeout }),
 	durationSetting("read-timeout", web.DefaultReadTimeout, "time allowed to receive a publish's body once its handler reads it; past it 408", func(c *config) *time.Duration { return &c.ReadTimeout }),
 	int64Setting("max-body-bytes", web.DefaultMaxBodyBytes, "largest publish body", func(c *config) *int64 { return &c.MaxBodyBytes }),
