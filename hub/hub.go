@@ -693,10 +693,9 @@ func (h *Hub) Beat() {
 // last two ticks (broadcast.Subscriber.Quiet). So an idle stream gets a
 // heartbeat every interval, as a proxy between it and the client needs,
 // and no stream is silent for longer; a stream that events keep writing
-// gets none, since its writes already find a client that has gone. At 5
+// gets none, since its writes already find a client that has gone. (At 5
 // events a second to 10,000 subscribers, a heartbeat round for all of
-// them lay across a publish's fan-out every 15 s and set the p99
-// (docs/performance.md).
+// them lay across a publish's fan-out every 15 s: docs/performance.md.)
 func (h *Hub) tick() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
