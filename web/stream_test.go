@@ -269,10 +269,18 @@ func TestSlowReaderIsEvictedAndCatchesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each fast reader says when it has read each event, and the next
+	// publish waits for all of them: a reader the scheduler leaves behind
+	// (under -race on a busy machine) must not fall ClientBuffer events
+	// behind and be evicted as if it were slow. The slow reader is never
+	// waited for.
 	var wg sync.WaitGroup
 	fastErrs := make(chan error, len(fast))
+	read := make([]chan struct{}, len(fast))
 	for i, c := range fast {
+		read[i] = make(chan struct{}, events) // never blocks the reader
 		wg.Go(func() {
+			defer close(read[i])
 			for want := uint64(1); want <= events; want++ {
 				ev, err := c.nextEvent()
 				if err != nil {
@@ -283,18 +291,33 @@ func TestSlowReaderIsEvictedAndCatchesUp(t *testing.T) {
 					fastErrs <- fmt.Errorf("fast reader %d: got event %d, want %d", i, got, want)
 					return
 				}
+				read[i] <- struct{}{}
 			}
 		})
 	}
 
 	payload := `<div id="big">` + strings.Repeat("x", size) + `</div>`
+publishing:
 	for range events {
 		publishHTML(t, srv, "big", payload)
+		for _, r := range read {
+			if _, ok := <-r; !ok {
+				// That reader failed (its error says why): end the others'
+				// reads, which wait for events that will not come.
+				for _, c := range fast {
+					c.Close()
+				}
+				break publishing
+			}
+		}
 	}
 	wg.Wait()
 	close(fastErrs)
 	for err := range fastErrs {
 		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 	if h.Stats().Evictions == 0 {
 		t.Fatal("the slow reader was not evicted")
